@@ -1,0 +1,162 @@
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from alliance_app.measures import FlagRules
+
+
+class Organization(models.Model):
+    """A clinic or agency: the boundary of everything anyone may see."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("short name"), unique=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", help_text=_("Dates are shown in this zone.")
+    )
+    # Flag thresholds (DESIGN.md §3). Blank alliance cutoff and reliable change mean "the
+    # instrument's own value", so a child scale keeps its own numbers.
+    alliance_cutoff = models.DecimalField(
+        _("alliance cutoff"),
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text=_(
+            "Session totals below this raise a low-alliance flag. Blank: the scale's own cutoff."
+        ),
+    )
+    alliance_drop = models.DecimalField(
+        _("alliance drop"),
+        max_digits=3,
+        decimal_places=1,
+        default=Decimal("1.0"),
+        validators=[MinValueValidator(Decimal("0.1"))],
+        help_text=_("A fall of this many points from the previous session rating raises a flag."),
+    )
+    low_item = models.DecimalField(
+        _("low item score"),
+        max_digits=3,
+        decimal_places=1,
+        default=Decimal("9.0"),
+        help_text=_("A session item below this raises a flag even when the total is fine."),
+    )
+    reliable_change = models.DecimalField(
+        _("reliable change"),
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text=_(
+            "Points of outcome change that count as reliable. Blank: the scale's own value."
+        ),
+    )
+    no_change_sessions = models.CharField(
+        _("no-change review at sessions"),
+        max_length=50,
+        default="3,6",
+        help_text=_(
+            "Comma-separated session numbers at which a lack of reliable improvement is flagged."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(alliance_drop__gt=0), name="organization_alliance_drop_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def flag_rules(self) -> FlagRules:
+        sessions = tuple(int(part) for part in self.no_change_sessions.split(",") if part.strip())
+        return FlagRules(
+            alliance_cutoff=self.alliance_cutoff,
+            alliance_drop=self.alliance_drop,
+            low_item=self.low_item,
+            reliable_change=self.reliable_change,
+            no_change_sessions=sessions,
+        )
+
+
+class Team(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="teams", verbose_name=_("organisation")
+    )
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="team_unique_name_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A member of staff. Clients never have accounts: they are pseudonymous codes."""
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Organisation admin")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    THERAPIST = "therapist", _("Therapist")
+
+
+class Membership(models.Model):
+    """A user's place in one organisation: their role, their team, the teams they supervise."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user")
+    )
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="memberships",
+        verbose_name=_("organisation"),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("team"),
+        help_text=_("The team whose clients this person sees as a therapist."),
+    )
+    supervised_teams = models.ManyToManyField(
+        Team, blank=True, related_name="supervisors", verbose_name=_("supervised teams")
+    )
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.organization}"

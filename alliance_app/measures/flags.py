@@ -1,0 +1,277 @@
+"""Flags: deterministic signals, computed when a rating is stored, that ask for a conversation.
+
+Rules and defaults are DESIGN.md §3. Each flag explains itself in plain words with the numbers
+that triggered it. Messages are marked with `gettext_noop` so Django's makemessages extracts them
+for translation while this package stays free of Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+from .instruments import Instrument, Scale
+from .scoring import ONE_DECIMAL
+
+
+def gettext_noop(message: str) -> str:
+    """Mark `message` for extraction; it is translated where it is shown, not here."""
+    return message
+
+
+class FlagKind(StrEnum):
+    LOW_ALLIANCE = "low_alliance"
+    ALLIANCE_DROP = "alliance_drop"
+    LOW_ITEM = "low_item"
+    DETERIORATION = "deterioration"
+    NO_CHANGE = "no_change"
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+# A reliable worsening or a weak alliance predicts drop-out, so they come first in caseload views.
+DEFAULT_SEVERITY: Mapping[FlagKind, Severity] = MappingProxyType(
+    {
+        FlagKind.DETERIORATION: Severity.HIGH,
+        FlagKind.LOW_ALLIANCE: Severity.HIGH,
+        FlagKind.ALLIANCE_DROP: Severity.MEDIUM,
+        FlagKind.NO_CHANGE: Severity.MEDIUM,
+        FlagKind.LOW_ITEM: Severity.LOW,
+    }
+)
+
+
+@dataclass(frozen=True)
+class FlagRules:
+    """An organisation's thresholds; None means "use the instrument's own value".
+
+    `severities` may name only the kinds an organisation wants to change; the rest keep
+    DEFAULT_SEVERITY.
+    """
+
+    alliance_cutoff: Decimal | None = None
+    alliance_drop: Decimal = Decimal("1.0")
+    low_item: Decimal = Decimal("9.0")
+    reliable_change: Decimal | None = None
+    no_change_sessions: tuple[int, ...] = (3, 6)
+    severities: Mapping[FlagKind, Severity] = field(
+        default_factory=lambda: DEFAULT_SEVERITY, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.alliance_cutoff is not None and self.alliance_cutoff < 0:
+            raise ValueError("alliance_cutoff must not be negative")
+        if not self.alliance_drop > 0:
+            raise ValueError("alliance_drop must be positive")
+        if self.low_item < 0:
+            raise ValueError("low_item must not be negative")
+        if self.reliable_change is not None and not self.reliable_change > 0:
+            raise ValueError("reliable_change must be positive")
+        if not all(isinstance(n, int) and n >= 1 for n in self.no_change_sessions):
+            raise ValueError("no_change_sessions must be session numbers from 1 up")
+
+    def severity_of(self, kind: FlagKind) -> Severity:
+        return self.severities.get(kind, DEFAULT_SEVERITY[kind])
+
+
+DEFAULT_RULES = FlagRules()
+
+
+@dataclass(frozen=True)
+class RatingPoint:
+    """One stored rating as the rules see it.
+
+    `rater` is an opaque key ("client", "partner:Sam"): ratings by different raters are never
+    compared or averaged (DESIGN.md §2, multiple raters).
+    """
+
+    session_number: int
+    rater: str
+    instrument: Instrument
+    items: tuple[Decimal, ...]
+    total: Decimal
+
+    def __post_init__(self) -> None:
+        if len(self.items) != len(self.instrument.items):
+            raise ValueError(
+                f"{len(self.items)} item scores for {len(self.instrument.items)} items "
+                f"of {self.instrument.code!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A flag to raise: `message % params` is the explanation, translated before formatting."""
+
+    kind: FlagKind
+    severity: Severity
+    message: str
+    params: dict[str, str]
+
+    def explain(self) -> str:
+        return self.message % self.params
+
+
+def flags_for(
+    new: RatingPoint, history: Sequence[RatingPoint], rules: FlagRules = DEFAULT_RULES
+) -> list[Finding]:
+    """Every flag the new rating raises, given the client's other ratings in the episode.
+
+    Only the same rater's ratings of the same scale from earlier sessions count: history may
+    hold later sessions (a rating entered late, or a re-computation), and those must not act
+    as "previous" or "intake".
+    """
+    earlier = [
+        point
+        for point in history
+        if point.rater == new.rater
+        and point.instrument.scale == new.instrument.scale
+        and point.session_number < new.session_number
+    ]
+    if new.instrument.scale == Scale.SESSION:
+        return _session_flags(new, earlier, rules)
+    return _outcome_flags(new, earlier, rules)
+
+
+def _session_flags(
+    new: RatingPoint, earlier: Sequence[RatingPoint], rules: FlagRules
+) -> list[Finding]:
+    cutoff = new.instrument.cutoff if rules.alliance_cutoff is None else rules.alliance_cutoff
+    findings = _low_alliance(new, cutoff, rules) + _alliance_drop(new, earlier, rules)
+    # Below the cut-off the whole alliance is already flagged; item flags then add only noise.
+    if new.total >= cutoff:
+        findings += _low_items(new, rules)
+    return findings
+
+
+def _low_alliance(new: RatingPoint, cutoff: Decimal, rules: FlagRules) -> list[Finding]:
+    if new.total >= cutoff:
+        return []
+    message = gettext_noop(
+        "Session rating %(total)s, below %(cutoff)s: ask what could be done differently."
+    )
+    return [_finding(FlagKind.LOW_ALLIANCE, message, rules, total=new.total, cutoff=cutoff)]
+
+
+def _alliance_drop(
+    new: RatingPoint, earlier: Sequence[RatingPoint], rules: FlagRules
+) -> list[Finding]:
+    if not earlier:
+        return []
+    previous = max(earlier, key=lambda point: point.session_number)
+    drop = previous.total - new.total
+    if drop < rules.alliance_drop:
+        return []
+    message = gettext_noop(
+        "Session rating fell %(drop)s points since the previous session rating "
+        "(%(previous)s to %(total)s): ask what changed."
+    )
+    return [
+        _finding(
+            FlagKind.ALLIANCE_DROP,
+            message,
+            rules,
+            drop=drop,
+            previous=previous.total,
+            total=new.total,
+        )
+    ]
+
+
+def _low_items(new: RatingPoint, rules: FlagRules) -> list[Finding]:
+    message = gettext_noop(
+        "%(item)s rated %(score)s, below %(threshold)s: ask about this part of the work together."
+    )
+    return [
+        _finding(
+            FlagKind.LOW_ITEM,
+            message,
+            rules,
+            item=item.label,
+            score=score,
+            threshold=rules.low_item,
+        )
+        for item, score in zip(new.instrument.items, new.items, strict=True)
+        if score < rules.low_item
+    ]
+
+
+def _outcome_flags(
+    new: RatingPoint, earlier: Sequence[RatingPoint], rules: FlagRules
+) -> list[Finding]:
+    if not earlier:
+        return []
+    intake = min(earlier, key=lambda point: point.session_number)
+    threshold = _reliable_change(new, rules)
+    change = new.total - intake.total
+    if change <= -threshold:
+        message = gettext_noop(
+            "Outcome %(total)s is %(change)s points below intake (%(intake)s): "
+            "a reliable worsening; review the plan together."
+        )
+        return [
+            _finding(
+                FlagKind.DETERIORATION,
+                message,
+                rules,
+                total=new.total,
+                change=-change,
+                intake=intake.total,
+            )
+        ]
+    if change < threshold and _first_at_checkpoint(new, earlier, rules.no_change_sessions):
+        message = gettext_noop(
+            "No reliable improvement by session %(session)s (%(change)s since intake): "
+            "review the plan with the client."
+        )
+        return [
+            _finding(
+                FlagKind.NO_CHANGE,
+                message,
+                rules,
+                session=str(new.session_number),
+                change=f"{change.quantize(ONE_DECIMAL):+}",
+            )
+        ]
+    return []
+
+
+def _reliable_change(new: RatingPoint, rules: FlagRules) -> Decimal:
+    threshold = rules.reliable_change
+    if threshold is None:
+        threshold = new.instrument.reliable_change
+    if threshold is None:
+        raise ValueError(
+            f"no reliable-change value for {new.instrument.code!r}; set one in FlagRules"
+        )
+    return threshold
+
+
+def _first_at_checkpoint(
+    new: RatingPoint, earlier: Sequence[RatingPoint], checkpoints: Sequence[int]
+) -> bool:
+    """True when `new` is this rater's first outcome rating at or after some checkpoint.
+
+    So a skipped session 3 is still reviewed at session 4, and the review fires once per
+    checkpoint instead of at every later session.
+    """
+    return any(
+        new.session_number >= checkpoint
+        and all(point.session_number < checkpoint for point in earlier)
+        for checkpoint in checkpoints
+    )
+
+
+def _finding(kind: FlagKind, message: str, rules: FlagRules, **values: Decimal | str) -> Finding:
+    params = {
+        name: value if isinstance(value, str) else str(value.quantize(ONE_DECIMAL))
+        for name, value in values.items()
+    }
+    return Finding(kind=kind, severity=rules.severity_of(kind), message=message, params=params)

@@ -1,0 +1,32 @@
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def org():
+    return factories.organization()
+
+
+@pytest.fixture
+def therapist(org):
+    return factories.user(org)
+
+
+@pytest.fixture
+def adult(org, therapist):
+    return factories.client(org, therapist, age_band="adult")
+
+
+@pytest.fixture
+def session_one(adult):
+    return factories.therapy_session(factories.episode(adult), number=1)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Production serves hashed names from collectstatic's manifest; tests read the sources."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

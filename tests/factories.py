@@ -1,0 +1,58 @@
+"""Small builders for test data: each returns a saved object with sensible defaults."""
+
+import itertools
+import uuid
+from datetime import date
+
+from alliance_app.accounts.models import Membership, Organization, Role, Team, User
+from alliance_app.clinic.models import Client, Episode, SessionFormat, TherapySession
+
+_counter = itertools.count(1)
+
+PASSWORD = "a-long-test-password"
+
+
+def organization(name: str = "") -> Organization:
+    n = next(_counter)
+    return Organization.objects.create(name=name or f"Clinic {n}", slug=f"clinic-{n}")
+
+
+def team(org: Organization, name: str = "") -> Team:
+    return Team.objects.create(organization=org, name=name or f"Team {next(_counter)}")
+
+
+def user(
+    org: Organization, role: Role = Role.THERAPIST, team: Team | None = None, username: str = ""
+) -> User:
+    account = User.objects.create_user(
+        username=username or f"user{next(_counter)}", password=PASSWORD, first_name="Test"
+    )
+    Membership.objects.create(user=account, organization=org, role=role, team=team)
+    return account
+
+
+def client(org: Organization, therapist: User, age_band: str = "adult", code: str = "") -> Client:
+    return Client.objects.create(
+        organization=org,
+        code=code or f"C{next(_counter)}",
+        age_band=age_band,
+        primary_therapist=therapist,
+    )
+
+
+def episode(patient: Client, opened: date = date(2026, 1, 5)) -> Episode:
+    return Episode.objects.create(
+        client=patient, therapist=patient.primary_therapist, opened=opened
+    )
+
+
+def therapy_session(
+    ep: Episode, number: int = 1, fmt: str = SessionFormat.INDIVIDUAL
+) -> TherapySession:
+    return TherapySession.objects.create(
+        episode=ep, number=number, date=date(2026, 1, 5 + number), format=fmt
+    )
+
+
+def key() -> uuid.UUID:
+    return uuid.uuid4()
