@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "alliance_app.feedback.client_mode.ClientModeLockMiddleware",
 ]
 
 ROOT_URLCONF = "alliance_app.urls"
@@ -181,6 +182,12 @@ ALLIANCE_INSTRUMENT_DIRS = [
 for _dir in ALLIANCE_INSTRUMENT_DIRS:
     if not _dir.is_dir():
         raise ImproperlyConfigured(f"ALLIANCE_INSTRUMENT_DIRS names {_dir}, which is not a folder")
+
+# How long a remote rating link works, in hours.
+REMOTE_LINK_HOURS = envint("REMOTE_LINK_HOURS", 72)
+# Leaving client mode: this many wrong passwords within the window lock the unlock page.
+UNLOCK_MAX_ATTEMPTS = envint("UNLOCK_MAX_ATTEMPTS", 5)
+UNLOCK_WINDOW_SECONDS = envint("UNLOCK_WINDOW_SECONDS", 900)
 
 LOGGING = {
     "version": 1,

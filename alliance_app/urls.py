@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
+from alliance_app.clinic import views as clinic_views
+from alliance_app.feedback import views as feedback_views
 
 admin.site.site_header = _("Alliance administration")
 admin.site.site_title = _("Alliance")
@@ -20,5 +22,20 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", accounts_views.healthz, name="healthz"),
+    # Therapist
+    path("clients/<int:pk>/", clinic_views.client_detail, name="client_detail"),
+    path("clients/<int:pk>/sessions/today/", clinic_views.session_start, name="session_start"),
+    path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),
+    path("sessions/<int:pk>/links/", feedback_views.link_create, name="link_create"),
+    path("links/<int:pk>/", feedback_views.link_detail, name="link_detail"),
+    path("ratings/<int:pk>/", feedback_views.rating_result, name="rating_result"),
+    # Client mode on the tablet
+    path("rate/", feedback_views.client_rate, name="client_rate"),
+    path("rate/submit/<str:token>/", feedback_views.rate_submit, name="rate_submit"),
+    path("rate/thanks/", feedback_views.rate_thanks, name="rate_thanks"),
+    path("rate/unlock/", feedback_views.unlock, name="unlock"),
+    # Remote links: no login, the form and nothing else
+    path("r/<str:token>/", feedback_views.remote_rate, name="remote_rate"),
+    path("r-done/", feedback_views.remote_thanks, name="remote_thanks"),
     path("admin/", admin.site.urls),
 ]

@@ -56,3 +56,23 @@ def therapy_session(
 
 def key() -> uuid.UUID:
     return uuid.uuid4()
+
+
+ADULT_OUTCOME_KEYS = ("personal", "relationships", "social", "overall")
+SESSION_KEYS = ("relationship", "goals", "approach", "overall")
+
+
+def rate(session, instrument: str, items: str, rater: str = "client", label: str = "", **kwargs):
+    """Submit a rating through the service; items as "9.5 9.5 9.0 9.0"."""
+    from alliance_app.feedback.services import rating_submit
+
+    keys = SESSION_KEYS if instrument.startswith("session") else ADULT_OUTCOME_KEYS
+    return rating_submit(
+        session=session,
+        instrument_code=instrument,
+        scores=dict(zip(keys, items.split(), strict=True)),
+        idempotency_key=kwargs.pop("idempotency_key", None) or key(),
+        rater=rater,
+        rater_label=label,
+        **kwargs,
+    )

@@ -1,26 +1,77 @@
-"""Who may see what: the one place that says it. Every view starts from these helpers."""
+"""Who may see and do what: the one place that says it. Every view starts from these helpers.
 
+- A therapist sees the clients they are primary therapist of, or have an episode with.
+- A supervisor sees those, plus the clients of the therapists in the teams they supervise.
+- An organisation admin sees every client of the organisation.
+Nobody sees another organisation. An object outside what a user sees is a 404 (its existence is not
+confirmed); one they see but may not change is a 403.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 
-from .models import Membership
+from alliance_app.clinic.models import Client, Episode
+
+from .models import Membership, Role
 
 
 def membership_for(user) -> Membership | None:
-    """The signed-in user's membership, fetched once per request object."""
     if not user.is_authenticated:
         return None
     try:
-        return Membership.objects.select_related("organization", "team").get(user=user)
+        return Membership.objects.select_related("organization", "team", "user").get(user=user)
     except Membership.DoesNotExist:
         return None
 
 
 def require_membership(request: HttpRequest) -> Membership:
-    """The caller's membership; a signed-in user with none belongs to no organisation: 404."""
+    """The caller's membership, fetched once per request; no organisation at all is a 404."""
     membership = getattr(request, "_alliance_membership", None)
     if membership is None:
         membership = membership_for(request.user)
         if membership is None:
             raise Http404
         request._alliance_membership = membership
+    return membership
+
+
+def _treats(user) -> Q:
+    has_episode = Exists(Episode.objects.filter(client=OuterRef("pk"), therapist=user))
+    return Q(primary_therapist=user) | Q(has_episode)
+
+
+def clients_visible_to(membership: Membership) -> QuerySet[Client]:
+    clients = Client.objects.filter(organization=membership.organization)
+    if membership.role == Role.ADMIN:
+        return clients
+    if membership.role == Role.SUPERVISOR:
+        teams = membership.supervised_teams.values("pk")
+        return clients.filter(
+            _treats(membership.user) | Q(primary_therapist__membership__team__in=teams)
+        )
+    return clients.filter(_treats(membership.user))
+
+
+def get_visible_client(request: HttpRequest, pk: int) -> Client:
+    membership = require_membership(request)
+    try:
+        return clients_visible_to(membership).select_related("primary_therapist").get(pk=pk)
+    except Client.DoesNotExist:
+        raise Http404 from None
+
+
+def may_treat(membership: Membership, client: Client) -> bool:
+    """Running sessions and handing the tablet over is for the client's own therapist."""
+    if client.organization_id != membership.organization_id:
+        return False
+    if client.primary_therapist_id == membership.user_id:
+        return True
+    return client.episodes.filter(therapist=membership.user).exists()
+
+
+def require_treating(request: HttpRequest, client: Client) -> Membership:
+    membership = require_membership(request)
+    if not may_treat(membership, client):
+        raise PermissionDenied
     return membership

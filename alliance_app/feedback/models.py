@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.clinic.models import TherapySession
-from alliance_app.measures import Scale
+from alliance_app.measures import FlagKind, Scale, Severity
 
 ITEM_MIN = Decimal("0.0")
 ITEM_MAX = Decimal("10.0")
@@ -143,3 +143,153 @@ class Rating(models.Model):
     def rater_display(self) -> str:
         label = self.get_rater_display()
         return f"{label} ({self.rater_label})" if self.rater_label else str(label)
+
+
+class FlagKindChoice(models.TextChoices):
+    LOW_ALLIANCE = FlagKind.LOW_ALLIANCE.value, _("Low alliance")
+    ALLIANCE_DROP = FlagKind.ALLIANCE_DROP.value, _("Alliance drop")
+    LOW_ITEM = FlagKind.LOW_ITEM.value, _("Low item")
+    DETERIORATION = FlagKind.DETERIORATION.value, _("Deterioration")
+    NO_CHANGE = FlagKind.NO_CHANGE.value, _("No reliable change")
+
+
+class SeverityChoice(models.IntegerChoices):
+    """Stored as a number so that lists sort by need in the database."""
+
+    LOW = 1, _("Low")
+    MEDIUM = 2, _("Medium")
+    HIGH = 3, _("High")
+
+    @classmethod
+    def from_measures(cls, severity: Severity) -> "SeverityChoice":
+        return cls[severity.name]
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+# A flag still asking for attention: not yet resolved.
+OPEN_STATUSES = (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)
+
+
+class Flag(models.Model):
+    """A signal that asks for a conversation, raised when a rating is stored. Never deleted."""
+
+    client = models.ForeignKey(
+        "clinic.Client", on_delete=models.CASCADE, related_name="flags", verbose_name=_("client")
+    )
+    rating = models.ForeignKey(
+        Rating, on_delete=models.CASCADE, related_name="flags", verbose_name=_("rating")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=FlagKindChoice.choices)
+    item = models.CharField(
+        _("item"), max_length=40, blank=True, help_text=_("The item a low-item flag is about.")
+    )
+    severity = models.PositiveSmallIntegerField(_("severity"), choices=SeverityChoice.choices)
+    explanation = models.TextField(_("explanation"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=FlagStatus.choices, default=FlagStatus.OPEN
+    )
+    created_at = models.DateTimeField(_("raised at"), default=timezone.now)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_note = models.TextField(_("acknowledgement note"), blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_note = models.TextField(_("resolution note"), blank=True)
+
+    class Meta:
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        ordering = ["-severity", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=FlagKindChoice.values), name="flag_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=SeverityChoice.values), name="flag_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=FlagStatus.values), name="flag_status_valid"
+            ),
+            models.UniqueConstraint(fields=["rating", "kind", "item"], name="flag_once_per_rating"),
+        ]
+        indexes = [models.Index(fields=["client", "status"], name="flag_client_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.client}"
+
+
+class RemoteLink(models.Model):
+    """A one-time link for a client to rate a session on their own device.
+
+    The URL carries a signed token holding this row's id and a random nonce; only the nonce's
+    SHA-256 is stored, so the database alone cannot rebuild a working link.
+    """
+
+    session = models.ForeignKey(
+        TherapySession,
+        on_delete=models.CASCADE,
+        related_name="remote_links",
+        verbose_name=_("therapy session"),
+    )
+    instrument = models.CharField(_("instrument"), max_length=64)
+    rater = models.CharField(_("rater"), max_length=20, choices=Rater.choices, default=Rater.CLIENT)
+    rater_label = models.CharField(_("rater label"), max_length=60, blank=True)
+    nonce_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    rating = models.OneToOneField(
+        Rating,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="remote_link",
+        verbose_name=_("rating"),
+    )
+
+    class Meta:
+        verbose_name = _("remote link")
+        verbose_name_plural = _("remote links")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="remote_link_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(used_at__isnull=False),
+                name="remote_link_rating_only_when_used",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} · {self.session}"
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at

@@ -11,19 +11,33 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.models import User
-from alliance_app.clinic.models import TherapySession
+from alliance_app.clinic.models import Client, TherapySession
 from alliance_app.measures import (
     MISSING,
     NOT_A_NUMBER,
     OUT_OF_RANGE,
     TOO_PRECISE,
     UNKNOWN_ITEM,
+    AgeBand,
+    FlagKind,
+    Instrument,
     RatingInvalid,
+    RatingPoint,
+    Scale,
+    flags_for,
     score_rating,
 )
 
 from .instruments import catalogue
-from .models import ITEM_FIELDS, Channel, Rater, Rating
+from .models import (
+    ITEM_FIELDS,
+    OPEN_STATUSES,
+    Channel,
+    Flag,
+    Rater,
+    Rating,
+    SeverityChoice,
+)
 
 
 def score_error_message(code: str) -> str:
@@ -42,6 +56,10 @@ class SubmitResult:
     rating: Rating
     created: bool
 
+    @property
+    def flags(self) -> list[Flag]:
+        return list(self.rating.flags.order_by("-severity", "kind", "item"))
+
 
 def rating_submit(
     *,
@@ -55,7 +73,7 @@ def rating_submit(
     entered_by: User | None = None,
     stored_at: datetime | None = None,
 ) -> SubmitResult:
-    """Validate and store one rating exactly once.
+    """Validate and store one rating exactly once, and raise its flags in the same transaction.
 
     A repeat of the same idempotency key (a double tap, a retry, a replayed request) returns the
     rating already stored and stores nothing. Anything invalid raises ValidationError with a
@@ -98,6 +116,7 @@ def rating_submit(
     try:
         with transaction.atomic():
             rating.save(force_insert=True)
+            _raise_flags(rating, instrument)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its rating.
         existing = _replayed(session, instrument_code, idempotency_key)
@@ -105,6 +124,17 @@ def rating_submit(
             raise
         return SubmitResult(existing, created=False)
     return SubmitResult(rating, created=True)
+
+
+def read_submission(data: Mapping[str, str], instrument: Instrument) -> tuple[dict, uuid.UUID]:
+    """The item scores and idempotency key of a submitted form; other fields are ignored."""
+    try:
+        key = uuid.UUID(str(data.get("idempotency_key", "")))
+    except ValueError:
+        raise ValidationError(
+            _("This form is incomplete. Please reload the page and try again.")
+        ) from None
+    return {name: data.get(name) for name in instrument.item_keys}, key
 
 
 def _replayed(session: TherapySession, instrument_code: str, key: uuid.UUID) -> Rating | None:
@@ -116,7 +146,7 @@ def _replayed(session: TherapySession, instrument_code: str, key: uuid.UUID) -> 
     return existing
 
 
-def _instrument_for(session: TherapySession, instrument_code: str):
+def _instrument_for(session: TherapySession, instrument_code: str) -> Instrument:
     instruments = catalogue()
     if instrument_code not in instruments:
         raise ValidationError({"instrument": _("Unknown rating scale.")})
@@ -129,6 +159,58 @@ def _instrument_for(session: TherapySession, instrument_code: str):
     if len(instrument.items) != len(ITEM_FIELDS):
         raise ValidationError({"instrument": _("Only four-item scales can be stored.")})
     return instrument
+
+
+def _raise_flags(rating: Rating, instrument: Instrument) -> list[Flag]:
+    """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language."""
+    episode = rating.session.episode
+    earlier = (
+        Rating.objects.filter(session__episode=episode, scale=rating.scale)
+        .exclude(pk=rating.pk)
+        .select_related("session")
+    )
+    history = [as_point(other) for other in earlier]
+    findings = flags_for(
+        as_point(rating, instrument), history, episode.client.organization.flag_rules()
+    )
+    # Deterioration and no change describe a state that lasts: while one is open for this
+    # client, a new rating in the same state adds nothing to act on. A low or falling session
+    # rating is an event, flagged each time.
+    lasting = {FlagKind.DETERIORATION, FlagKind.NO_CHANGE}
+    still_open = set(
+        Flag.objects.filter(
+            client=episode.client, kind__in=lasting, status__in=OPEN_STATUSES
+        ).values_list("kind", flat=True)
+    )
+    findings = [f for f in findings if not (f.kind in lasting and f.kind.value in still_open)]
+    return Flag.objects.bulk_create(
+        Flag(
+            client=episode.client,
+            rating=rating,
+            kind=finding.kind.value,
+            item=finding.item,
+            severity=SeverityChoice.from_measures(finding.severity),
+            explanation=_(finding.message) % finding.params,
+            created_at=rating.created_at,
+        )
+        for finding in findings
+    )
+
+
+def as_point(rating: Rating, instrument: Instrument | None = None) -> RatingPoint:
+    """A stored rating as the clinical rules see it."""
+    return RatingPoint(
+        session_number=rating.session.number,
+        rater=rating.rater_key,
+        instrument=instrument or catalogue().get(rating.instrument),
+        items=rating.items,
+        total=rating.total,
+    )
+
+
+def instrument_for_client(client: Client, scale: str) -> Instrument:
+    """The scale this client rates, chosen by their age band."""
+    return catalogue().for_client(Scale(scale), AgeBand(client.age_band))
 
 
 def _already_rated(rating: Rating) -> bool:

@@ -8,7 +8,7 @@ for translation while this package stays free of Django.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -114,6 +114,7 @@ class Finding:
     severity: Severity
     message: str
     params: dict[str, str]
+    item: str = ""  # the item's key, for a low-item finding
 
     def explain(self) -> str:
         return self.message % self.params
@@ -190,13 +191,16 @@ def _low_items(new: RatingPoint, rules: FlagRules) -> list[Finding]:
         "%(item)s rated %(score)s, below %(threshold)s: ask about this part of the work together."
     )
     return [
-        _finding(
-            FlagKind.LOW_ITEM,
-            message,
-            rules,
-            item=item.label,
-            score=score,
-            threshold=rules.low_item,
+        replace(
+            _finding(
+                FlagKind.LOW_ITEM,
+                message,
+                rules,
+                item=item.label,
+                score=score,
+                threshold=rules.low_item,
+            ),
+            item=item.key,
         )
         for item, score in zip(new.instrument.items, new.items, strict=True)
         if score < rules.low_item

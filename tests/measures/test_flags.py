@@ -126,6 +126,7 @@ def test_it_flags_an_item_of_8_9_when_the_total_is_fine():
     assert finding.kind is FlagKind.LOW_ITEM
     assert finding.severity is Severity.LOW
     assert finding.params == {"item": "How we worked", "score": "8.9", "threshold": "9.0"}
+    assert finding.item == "approach"
     assert finding.explain() == (
         "How we worked rated 8.9, below 9.0: ask about this part of the work together."
     )

@@ -1,0 +1,134 @@
+"""Remote links: signed, unguessable, expiring, usable once."""
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from alliance_app.accounts.models import User
+from alliance_app.clinic.models import TherapySession
+
+from .instruments import catalogue
+from .models import Channel, Rater, RemoteLink
+from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
+
+SALT = "alliance.feedback.remote-link"
+
+
+class LinkRefused(Exception):
+    """The link cannot be used; `message` says why in calm words for the person holding it."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedLink:
+    link: RemoteLink
+    token: str
+
+
+def remote_link_create(
+    *,
+    session: TherapySession,
+    scale: str,
+    created_by: User,
+    rater: str = Rater.CLIENT,
+    rater_label: str = "",
+    hours: int | None = None,
+) -> CreatedLink:
+    instrument = instrument_for_client(session.episode.client, scale)
+    nonce = secrets.token_urlsafe(24)
+    now = timezone.now()
+    link = RemoteLink.objects.create(
+        session=session,
+        instrument=instrument.code,
+        rater=rater,
+        rater_label=rater_label.strip(),
+        nonce_hash=_digest(nonce),
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours or settings.REMOTE_LINK_HOURS),
+    )
+    token = signing.dumps([link.pk, nonce], salt=SALT, compress=True)
+    return CreatedLink(link, token)
+
+
+def remote_link_open(token: str) -> RemoteLink:
+    """The link a token names, if it is genuine, unexpired and unused; LinkRefused otherwise."""
+    link = _genuine(token)
+    if link.used_at is not None:
+        raise LinkRefused(
+            "used", _("This link has already been used. Thank you, your answers arrived.")
+        )
+    if link.is_expired():
+        raise LinkRefused(
+            "expired", _("This link has expired. Please ask your therapist for a new one.")
+        )
+    return link
+
+
+def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
+    """Store the rating and use up the link in one transaction: both happen, or neither.
+
+    A replay of the submission that used the link (same idempotency key) answers as the first did.
+    """
+    with transaction.atomic():
+        link = _genuine(token, for_update=True)
+        scores, idempotency_key = read_submission(data, catalogue().get(link.instrument))
+        if link.used_at is not None:
+            if link.rating is not None and link.rating.idempotency_key == idempotency_key:
+                return SubmitResult(link.rating, created=False)
+            raise LinkRefused(
+                "used", _("This link has already been used. Thank you, your answers arrived.")
+            )
+        if link.is_expired():
+            raise LinkRefused(
+                "expired", _("This link has expired. Please ask your therapist for a new one.")
+            )
+        result = rating_submit(
+            session=link.session,
+            instrument_code=link.instrument,
+            scores=scores,
+            idempotency_key=idempotency_key,
+            rater=link.rater,
+            rater_label=link.rater_label,
+            channel=Channel.REMOTE,
+        )
+        link.used_at = timezone.now()
+        link.rating = result.rating
+        link.save(update_fields=["used_at", "rating"])
+        return result
+
+
+def _genuine(token: str, for_update: bool = False) -> RemoteLink:
+    invalid = LinkRefused(
+        "invalid",
+        _("This link is not valid. Please check it, or ask your therapist for a new one."),
+    )
+    try:
+        pk, nonce = signing.loads(token, salt=SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise invalid from None
+    if not isinstance(pk, int) or not isinstance(nonce, str):
+        raise invalid
+    links = RemoteLink.objects.select_related("session__episode__client", "rating")
+    if for_update:
+        links = links.select_for_update(of=("self",))
+    link = links.filter(pk=pk).first()
+    if link is None or not secrets.compare_digest(link.nonce_hash, _digest(str(nonce))):
+        raise invalid
+    return link

@@ -1,0 +1,55 @@
+"""What the therapist sees about one rating when the tablet comes back."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from alliance_app.measures import ChangeDirection, Instrument, Item, Scale, reliable_change
+
+from .instruments import catalogue
+from .models import Flag, Rating
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    rating: Rating
+    instrument: Instrument
+    items: list[tuple[Item, Decimal]]
+    is_clinical: bool  # outcome: in the clinical range; session: an alliance concern
+    intake: Rating | None
+    change: Decimal | None
+    direction: ChangeDirection | None
+    flags: list[Flag]
+
+    @property
+    def is_outcome(self) -> bool:
+        return self.instrument.scale == Scale.OUTCOME
+
+
+def rating_summary(rating: Rating) -> RatingSummary:
+    instrument = catalogue().get(rating.instrument)
+    intake = change = direction = None
+    if instrument.scale == Scale.OUTCOME:
+        intake = (
+            Rating.objects.filter(
+                session__episode=rating.session.episode,
+                scale=rating.scale,
+                rater=rating.rater,
+                rater_label=rating.rater_label,
+                session__number__lt=rating.session.number,
+            )
+            .order_by("session__number")
+            .first()
+        )
+        if intake is not None:
+            change = rating.total - intake.total
+            direction = reliable_change(instrument, intake.total, rating.total)
+    return RatingSummary(
+        rating=rating,
+        instrument=instrument,
+        items=list(zip(instrument.items, rating.items, strict=True)),
+        is_clinical=instrument.is_clinical(rating.total),
+        intake=intake,
+        change=change,
+        direction=direction,
+        flags=list(rating.flags.order_by("-severity", "kind", "item")),
+    )

@@ -1,0 +1,285 @@
+import uuid
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from alliance_app.accounts.access import (
+    clients_visible_to,
+    require_membership,
+    require_treating,
+)
+from alliance_app.clinic.models import SessionFormat, TherapySession
+from alliance_app.measures import Instrument
+
+from .client_mode import (
+    ClientMode,
+    allowed_in_client_mode,
+    client_mode_end,
+    client_mode_of,
+    client_mode_record,
+    client_mode_start,
+    unlock_attempts_left,
+    unlock_failed,
+)
+from .forms import HandOverForm, UnlockForm
+from .instruments import catalogue
+from .links import LinkRefused, remote_link_create, remote_link_open, remote_link_submit
+from .models import Rater, Rating, RemoteLink
+from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
+from .summaries import rating_summary
+
+TABLET_SALT = "alliance.feedback.tablet"
+CREATED_LINKS_KEY = "alliance_created_links"
+
+
+def _visible_session(request: HttpRequest, pk: int) -> TherapySession:
+    clients = clients_visible_to(require_membership(request))
+    return get_object_or_404(
+        TherapySession.objects.select_related("episode__client"), pk=pk, episode__client__in=clients
+    )
+
+
+def _rater_of(session: TherapySession, rater: str, label: str) -> tuple[str, str]:
+    """An individual session is always rated by the client; others name who rates."""
+    if session.format == SessionFormat.INDIVIDUAL:
+        return Rater.CLIENT, ""
+    return rater, label
+
+
+@login_required
+@require_POST
+def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _visible_session(request, pk)
+    client = session.episode.client
+    require_treating(request, client)
+    form = HandOverForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose the scale and who rates."))
+        return redirect("client_detail", pk=client.pk)
+    instrument = instrument_for_client(client, form.cleaned_data["scale"])
+    rater, label = _rater_of(session, form.cleaned_data["rater"], form.cleaned_data["rater_label"])
+    already = Rating.objects.filter(
+        session=session, scale=instrument.scale, rater=rater, rater_label=label
+    ).exists()
+    if already:
+        messages.warning(request, _("This rater has already given this rating in this session."))
+        return redirect("client_detail", pk=client.pk)
+    client_mode_start(request, ClientMode(session.pk, instrument.code, rater, label))
+    return redirect("client_rate")
+
+
+def _rating_page(
+    request: HttpRequest, instrument: Instrument, form_action: str, template: str
+) -> HttpResponse:
+    submit_label = _("Done") if instrument.faces else _("Send my answers")
+    return render(
+        request,
+        template,
+        {
+            "instrument": instrument,
+            "form_action": form_action,
+            "idempotency_key": uuid.uuid4(),
+            "submit_label": submit_label,
+        },
+    )
+
+
+@allowed_in_client_mode
+@login_required
+@never_cache
+def client_rate(request: HttpRequest) -> HttpResponse:
+    mode = client_mode_of(request)
+    if mode is None:
+        return redirect("home")
+    if mode.rating is not None:
+        return redirect("rate_thanks")
+    token = signing.dumps(
+        [mode.session, mode.instrument, mode.rater, mode.rater_label], salt=TABLET_SALT
+    )
+    return _rating_page(
+        request,
+        catalogue().get(mode.instrument),
+        reverse("rate_submit", args=[token]),
+        "feedback/client_rate.html",
+    )
+
+
+def _stored(request: HttpRequest, result: SubmitResult, next_url: str) -> HttpResponse:
+    if request.accepts("application/json") and not request.accepts("text/html"):
+        return JsonResponse(
+            {"status": "stored", "next": next_url}, status=201 if result.created else 200
+        )
+    return redirect(next_url)
+
+
+def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    return JsonResponse({"status": "invalid", "errors": errors}, status=400)
+
+
+def _refused(message: str, status: int) -> HttpResponse:
+    return JsonResponse({"status": "refused", "message": message}, status=status)
+
+
+@allowed_in_client_mode
+@login_required
+@require_POST
+def rate_submit(request: HttpRequest, token: str) -> HttpResponse:
+    """The tablet's submission. The signed token fixes session, scale and rater, so a retry that
+    arrives after the therapist has unlocked the tablet still stores the rating once."""
+    try:
+        session_pk, instrument_code, rater, label = signing.loads(token, salt=TABLET_SALT)
+    except (signing.BadSignature, ValueError):
+        return _refused(_("This form is not valid. Please hand the tablet back."), 400)
+    session = _visible_session(request, session_pk)
+    require_treating(request, session.episode.client)
+    try:
+        scores, key = read_submission(request.POST, catalogue().get(instrument_code))
+        result = rating_submit(
+            session=session,
+            instrument_code=instrument_code,
+            scores=scores,
+            idempotency_key=key,
+            rater=rater,
+            rater_label=label,
+            entered_by=request.user,
+        )
+    except ValidationError as error:
+        return _invalid(request, error)
+    mode = client_mode_of(request)
+    if mode is not None and mode.session == session.pk and mode.instrument == instrument_code:
+        client_mode_record(request, result.rating.pk)
+        return _stored(request, result, reverse("rate_thanks"))
+    return _stored(request, result, reverse("rating_result", args=[result.rating.pk]))
+
+
+@allowed_in_client_mode
+@login_required
+@never_cache
+def rate_thanks(request: HttpRequest) -> HttpResponse:
+    if client_mode_of(request) is None:
+        return redirect("home")
+    return render(request, "feedback/thanks.html")
+
+
+@allowed_in_client_mode
+@login_required
+@never_cache
+def unlock(request: HttpRequest) -> HttpResponse:
+    if client_mode_of(request) is None:
+        return redirect("home")
+    form = UnlockForm(request.POST or None)
+    locked_out = unlock_attempts_left(request) == 0
+    if request.method == "POST" and not locked_out and form.is_valid():
+        if request.user.check_password(form.cleaned_data["password"]):
+            mode = client_mode_end(request)
+            if mode.rating is not None:
+                return redirect("rating_result", pk=mode.rating)
+            session = TherapySession.objects.select_related("episode").get(pk=mode.session)
+            return redirect("client_detail", pk=session.episode.client_id)
+        unlock_failed(request)
+        locked_out = unlock_attempts_left(request) == 0
+        form.add_error("password", _("That password is not right."))
+    status = 429 if locked_out else 200 if request.method == "GET" or form.is_valid() else 400
+    return render(
+        request,
+        "feedback/unlock.html",
+        {"form": form, "locked_out": locked_out, "attempts_left": unlock_attempts_left(request)},
+        status=status,
+    )
+
+
+@login_required
+def rating_result(request: HttpRequest, pk: int) -> HttpResponse:
+    clients = clients_visible_to(require_membership(request))
+    rating = get_object_or_404(
+        Rating.objects.select_related("session__episode__client"),
+        pk=pk,
+        session__episode__client__in=clients,
+    )
+    return render(request, "feedback/result.html", {"summary": rating_summary(rating)})
+
+
+@login_required
+@require_POST
+def link_create(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _visible_session(request, pk)
+    require_treating(request, session.episode.client)
+    form = HandOverForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose the scale and who rates."))
+        return redirect("client_detail", pk=session.episode.client_id)
+    rater, label = _rater_of(session, form.cleaned_data["rater"], form.cleaned_data["rater_label"])
+    created = remote_link_create(
+        session=session,
+        scale=form.cleaned_data["scale"],
+        created_by=request.user,
+        rater=rater,
+        rater_label=label,
+    )
+    # The token is shown once: only its digest is stored, so it cannot be shown again later.
+    shown = request.session.get(CREATED_LINKS_KEY, {})
+    request.session[CREATED_LINKS_KEY] = {**shown, str(created.link.pk): created.token}
+    return redirect("link_detail", pk=created.link.pk)
+
+
+@login_required
+def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    clients = clients_visible_to(require_membership(request))
+    link = get_object_or_404(
+        RemoteLink.objects.select_related("session__episode__client"),
+        pk=pk,
+        session__episode__client__in=clients,
+    )
+    token = request.session.get(CREATED_LINKS_KEY, {}).pop(str(link.pk), None)
+    request.session.modified = True
+    url = qr_svg = None
+    if token is not None:
+        url = request.build_absolute_uri(reverse("remote_rate", args=[token]))
+        qr_svg = segno.make(url, error="m").svg_inline(scale=5, dark="#1f3a4d", border=2)
+    return render(
+        request,
+        "feedback/link_detail.html",
+        {"link": link, "url": url, "qr_svg": qr_svg, "scale": catalogue().get(link.instrument)},
+    )
+
+
+@allowed_in_client_mode
+@never_cache
+def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
+    """The page behind a remote link: the form and nothing else, no login."""
+    if request.method == "POST":
+        try:
+            remote_link_submit(token=token, data=request.POST)
+        except LinkRefused as refused:
+            return _refused(refused.message, 410 if refused.reason != "invalid" else 404)
+        except ValidationError as error:
+            return _invalid(request, error)
+        return JsonResponse({"status": "stored", "next": reverse("remote_thanks")})
+    try:
+        link = remote_link_open(token)
+    except LinkRefused as refused:
+        status = 404 if refused.reason == "invalid" else 410
+        return render(
+            request, "feedback/link_refused.html", {"message": refused.message}, status=status
+        )
+    return _rating_page(
+        request,
+        catalogue().get(link.instrument),
+        reverse("remote_rate", args=[token]),
+        "feedback/remote_rate.html",
+    )
+
+
+@allowed_in_client_mode
+def remote_thanks(request: HttpRequest) -> HttpResponse:
+    return render(request, "feedback/remote_thanks.html")

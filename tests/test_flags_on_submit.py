@@ -1,0 +1,133 @@
+"""Storing a rating raises the flags of DESIGN.md §3, in the same transaction, exactly once."""
+
+from decimal import Decimal
+
+import pytest
+
+from alliance_app.feedback.models import Flag, FlagStatus, Rating
+from tests import factories
+from tests.factories import rate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sessions(adult):
+    episode = factories.episode(adult)
+    return [factories.therapy_session(episode, number=n) for n in range(1, 8)]
+
+
+def kinds(result) -> list[str]:
+    return sorted(flag.kind for flag in result.flags)
+
+
+def test_a_first_good_session_rating_raises_nothing(sessions):
+    assert kinds(rate(sessions[0], "session-adult", "9.5 9.5 9.5 9.5")) == []
+    assert Flag.objects.count() == 0
+
+
+def test_a_session_total_below_36_raises_low_alliance_with_a_prompt(sessions):
+    result = rate(sessions[0], "session-adult", "9.0 9.0 9.0 8.9")
+    (flag,) = result.flags
+    assert (flag.kind, flag.severity, flag.status) == ("low_alliance", 3, FlagStatus.OPEN)
+    assert flag.explanation == (
+        "Session rating 35.9, below 36.0: ask what could be done differently."
+    )
+    assert flag.client == sessions[0].episode.client
+    assert flag.rating == result.rating
+
+
+def test_36_exactly_is_not_low(sessions):
+    assert kinds(rate(sessions[0], "session-adult", "9.0 9.0 9.0 9.0")) == []
+
+
+def test_a_drop_of_one_point_from_the_previous_session_is_flagged(sessions):
+    rate(sessions[0], "session-adult", "10.0 10.0 9.5 9.5")
+    result = rate(sessions[1], "session-adult", "9.5 9.5 9.5 9.5")
+    assert kinds(result) == ["alliance_drop"]
+    assert "fell 1.0 points" in result.flags[0].explanation
+    assert kinds(rate(sessions[2], "session-adult", "9.5 9.5 9.5 9.1")) == []  # 0.4
+
+
+def test_a_low_item_with_a_good_total_names_the_item(sessions):
+    result = rate(sessions[0], "session-adult", "10.0 10.0 8.9 9.5")
+    (flag,) = result.flags
+    assert (flag.kind, flag.item, flag.severity) == ("low_item", "approach", 1)
+    assert flag.explanation.startswith("How we worked rated 8.9")
+
+
+def test_raters_are_never_compared_with_each_other(adult):
+    couple = factories.therapy_session(factories.episode(adult), fmt="couple")
+    second = factories.therapy_session(couple.episode, number=2, fmt="couple")
+    rate(couple, "session-adult", "10 10 10 10", rater="client")
+    rate(couple, "session-adult", "9.2 9.2 9.2 9.2", rater="partner")
+    # The partner's 36.8 after the client's 40.0 is no drop; their own 36.8 → 36.8 neither.
+    assert kinds(rate(second, "session-adult", "9.2 9.2 9.2 9.2", rater="partner")) == []
+    assert kinds(rate(second, "session-adult", "9.7 9.7 9.7 9.7", rater="client")) == [
+        "alliance_drop"
+    ]
+
+
+def test_outcome_five_points_below_intake_is_deterioration(sessions):
+    assert kinds(rate(sessions[0], "outcome-adult", "5 5 5 5")) == []  # intake
+    result = rate(sessions[1], "outcome-adult", "4 4 3.5 3.5")  # 15.0 = intake − 5.0
+    assert kinds(result) == ["deterioration"]
+    assert result.flags[0].explanation.startswith("Outcome 15.0 is 5.0 points below intake (20.0)")
+    # −4.9 is not a reliable worsening; at session 3 it is "no reliable improvement" instead.
+    assert kinds(rate(sessions[2], "outcome-adult", "4 4 3.6 3.5")) == ["no_change"]
+
+
+def test_lasting_deterioration_is_flagged_again_only_after_the_open_flag_is_resolved(sessions):
+    rate(sessions[0], "outcome-adult", "5 5 5 5")
+    first = rate(sessions[1], "outcome-adult", "3 3 3 3").flags[0]
+    assert kinds(rate(sessions[2], "outcome-adult", "3 3 3 3")) == []
+    first.status = FlagStatus.RESOLVED
+    first.save(update_fields=["status"])
+    assert kinds(rate(sessions[3], "outcome-adult", "3 3 3 3")) == ["deterioration"]
+
+
+def test_no_reliable_improvement_by_session_3_is_flagged(sessions):
+    rate(sessions[0], "outcome-adult", "5 5 5 5")
+    assert kinds(rate(sessions[1], "outcome-adult", "5 5 5 6")) == []
+    result = rate(sessions[2], "outcome-adult", "6 6 6 6.9")  # +4.9 at session 3
+    assert kinds(result) == ["no_change"]
+    assert "by session 3 (+4.9 since intake)" in result.flags[0].explanation
+
+
+def test_the_organisations_thresholds_apply(org, sessions):
+    org.alliance_drop = Decimal("2.0")
+    org.low_item = Decimal("8.0")
+    org.save()
+    rate(sessions[0], "session-adult", "10 10 10 10")
+    assert kinds(rate(sessions[1], "session-adult", "9.5 9.5 9.5 9.6")) == []  # drop 1.9
+    assert kinds(rate(sessions[2], "session-adult", "10 10 10 8.1")) == []  # item 8.1 ≥ 8.0
+
+
+def test_a_replay_raises_no_second_flag(sessions):
+    key = factories.key()
+    first = rate(sessions[0], "session-adult", "8 8 8 8", idempotency_key=key)
+    again = rate(sessions[0], "session-adult", "8 8 8 8", idempotency_key=key)
+    assert not again.created
+    assert [f.pk for f in again.flags] == [f.pk for f in first.flags]
+    assert Flag.objects.count() == 1 and Rating.objects.count() == 1
+
+
+def test_child_scales_use_their_own_outcome_cutoff_and_the_same_alliance_rule(org, therapist):
+    child = factories.client(org, therapist, age_band="child")
+    episode = factories.episode(child)
+    one, two = (factories.therapy_session(episode, number=n) for n in (1, 2))
+    scores = {"relationship": "8.9", "goals": "9", "approach": "9", "overall": "9"}
+    from alliance_app.feedback.services import rating_submit
+
+    result = rating_submit(
+        session=one, instrument_code="session-child", scores=scores, idempotency_key=factories.key()
+    )
+    assert kinds(result) == ["low_alliance"]
+    outcome = {"me": "8", "family": "8", "school": "8", "everything": "8"}
+    rating_submit(
+        session=two,
+        instrument_code="outcome-child",
+        scores=outcome,
+        idempotency_key=factories.key(),
+    )
+    assert Flag.objects.filter(kind="deterioration").count() == 0
