@@ -37,5 +37,9 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# The README's pictures, made by the browser tests (needs Debian's chromium).
+screenshots: install
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/browser/test_screenshots.py
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from alliance_app.feedback.services import rating_submit
+from alliance_app.feedback.links import remote_link_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -16,14 +16,10 @@ def superuser(django_user_model):
 
 
 @pytest.fixture
-def populated(org, session_one):
+def populated(org, therapist, session_one):
     factories.user(org, team=factories.team(org))
-    rating_submit(
-        session=session_one,
-        instrument_code="outcome-adult",
-        scores={"personal": "5", "relationships": "5", "social": "5", "overall": "5"},
-        idempotency_key=factories.key(),
-    )
+    factories.rate(session_one, "session-adult", "8 8 8 8")  # raises a flag
+    remote_link_create(session=session_one, scale="outcome", created_by=therapist)
     return session_one
 
 
@@ -45,6 +41,8 @@ def test_every_model_of_ours_is_in_the_admin():
         "Episode",
         "TherapySession",
         "Rating",
+        "Flag",
+        "RemoteLink",
     }
 
 
@@ -61,6 +59,9 @@ def test_each_changelist_searches_and_opens_its_objects(client, superuser, popul
     assert client.get(change).status_code == 200
 
 
-def test_ratings_are_read_only_in_the_admin(client, superuser, populated):
+def test_ratings_flags_and_links_are_read_only_in_the_admin(client, superuser, populated):
     client.force_login(superuser)
-    assert client.get(reverse("admin:feedback_rating_add")).status_code == 403
+    for model in ("rating", "flag", "remotelink"):
+        assert client.get(reverse(f"admin:feedback_{model}_add")).status_code == 403
+    flag = populated.ratings.get().flags.get()
+    assert client.get(reverse("admin:feedback_flag_delete", args=[flag.pk])).status_code == 403

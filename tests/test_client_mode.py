@@ -280,8 +280,11 @@ def test_a_result_of_another_organisation_is_not_found(client, today):
     assert client.get(reverse("rating_result", args=[rating.pk])).status_code == 404
 
 
-def test_the_rating_page_key_is_new_each_time(therapist_client, today):
+def test_a_reload_keeps_the_key_and_a_new_hand_over_gets_a_new_one(therapist_client, today):
     hand_over(therapist_client, today)
-    keys = {submit_url(therapist_client)[1] for _ in range(2)}
-    assert len(keys) == 2
-    assert all(uuid.UUID(k) for k in keys)
+    first, reloaded = (submit_url(therapist_client)[1] for _ in range(2))
+    assert first == reloaded
+    therapist_client.post(reverse("unlock"), {"password": factories.PASSWORD})
+    hand_over(therapist_client, today, scale="session")
+    assert submit_url(therapist_client)[1] != first
+    assert uuid.UUID(first)

@@ -1,10 +1,18 @@
 from django.contrib import admin
 
-from .models import Rating
+from .models import Flag, Rating, RemoteLink
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ReadOnlyAdmin):
     """Ratings are read here; they are written only by the submit service, which validates them."""
 
     list_display = [
@@ -27,8 +35,33 @@ class RatingAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["session__episode__client"]
 
-    def has_add_permission(self, request) -> bool:
+
+@admin.register(Flag)
+class FlagAdmin(ReadOnlyAdmin):
+    """Flags are raised by the submit service and move on through their own workflow."""
+
+    list_display = ["client", "kind", "severity", "status", "created_at", "acknowledged_by"]
+    list_filter = ["kind", "severity", "status", "client__organization"]
+    search_fields = ["client__code", "explanation"]
+    date_hierarchy = "created_at"
+    list_select_related = ["client", "acknowledged_by"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+
+@admin.register(RemoteLink)
+class RemoteLinkAdmin(ReadOnlyAdmin):
+    list_display = [
+        "session",
+        "instrument",
+        "rater",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_at",
+    ]
+    list_filter = ["instrument", "session__episode__client__organization"]
+    search_fields = ["session__episode__client__code"]
+    list_select_related = ["session__episode__client", "created_by"]
+    exclude = ["nonce_hash"]

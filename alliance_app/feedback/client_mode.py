@@ -22,6 +22,9 @@ class ClientMode:
     instrument: str
     rater: str
     rater_label: str
+    # One key per hand-over: a reload while answers wait offline renders the same form again,
+    # so the answers saved on the tablet still match it.
+    idempotency_key: str
     rating: int | None = None  # the rating stored while the tablet was handed over
 
 

@@ -73,21 +73,23 @@ def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
     if already:
         messages.warning(request, _("This rater has already given this rating in this session."))
         return redirect("client_detail", pk=client.pk)
-    client_mode_start(request, ClientMode(session.pk, instrument.code, rater, label))
+    client_mode_start(
+        request, ClientMode(session.pk, instrument.code, rater, label, str(uuid.uuid4()))
+    )
     return redirect("client_rate")
 
 
 def _rating_page(
-    request: HttpRequest, instrument: Instrument, form_action: str, template: str
+    request: HttpRequest, instrument: Instrument, form_action: str, key: str
 ) -> HttpResponse:
     submit_label = _("Done") if instrument.faces else _("Send my answers")
     return render(
         request,
-        template,
+        "feedback/rate.html",
         {
             "instrument": instrument,
             "form_action": form_action,
-            "idempotency_key": uuid.uuid4(),
+            "idempotency_key": key,
             "submit_label": submit_label,
         },
     )
@@ -109,7 +111,7 @@ def client_rate(request: HttpRequest) -> HttpResponse:
         request,
         catalogue().get(mode.instrument),
         reverse("rate_submit", args=[token]),
-        "feedback/client_rate.html",
+        mode.idempotency_key,
     )
 
 
@@ -276,7 +278,7 @@ def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
         request,
         catalogue().get(link.instrument),
         reverse("remote_rate", args=[token]),
-        "feedback/remote_rate.html",
+        str(uuid.uuid4()),
     )
 
 

@@ -1,0 +1,74 @@
+"""Screenshots of client mode and the therapist's result, at the sizes clinics use.
+
+`make screenshots` runs this with SCREENSHOTS_DIR=docs/screenshots for the README; in the normal
+suite the pictures go to a temporary folder and the test checks every page fits its screen.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+from tests.browser.conftest import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SIZES = {
+    "portrait": (768, 1024),
+    "landscape": (1024, 768),
+    "tablet-tall": (820, 1180),
+    "phone": (390, 844),
+}
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("age_band", ["adult", "child"])
+def test_client_mode_at_every_size(page, shots, age_band):
+    org = factories.organization()
+    therapist = factories.user(org, username=f"shots-{age_band}")
+    client = factories.client(org, therapist, age_band=age_band)
+    log_in(page, therapist.username, factories.PASSWORD)
+    page.goto(f"/clients/{client.pk}/")
+    page.get_by_role("button", name="Start today's session").click()
+    scale = "outcome" if age_band == "adult" else "session"
+    page.get_by_role("button", name=f"Hand to client: {scale} rating").click()
+    page.wait_for_url("**/rate/")
+    tracks = page.locator(".vas-track").all()
+    for track, fraction in zip(tracks[:2], (0.35, 0.8), strict=True):
+        box = track.bounding_box()
+        track.tap(position={"x": box["width"] * fraction, "y": box["height"] / 2})
+    for name, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        assert fits(page), name
+        page.screenshot(path=shots / f"client-mode-{age_band}-{name}.png")
+    if age_band == "adult":
+        page.set_viewport_size({"width": 768, "height": 1024})
+        page.locator("#rating-submit").click()
+        page.screenshot(path=shots / "client-mode-unmarked-line.png")
+
+
+def test_the_therapists_result(page, shots):
+    org = factories.organization()
+    therapist = factories.user(org, username="shots-result")
+    client = factories.client(org, therapist, code="C-2041")
+    episode = factories.episode(client)
+    first, second, third = (factories.therapy_session(episode, number=n) for n in (1, 2, 3))
+    factories.rate(first, "session-adult", "9.8 9.7 9.6 9.7")
+    factories.rate(second, "session-adult", "9.6 9.5 9.5 9.6")
+    rating = factories.rate(third, "session-adult", "9.0 9.1 8.6 8.9").rating
+    log_in(page, therapist.username, factories.PASSWORD)
+    page.goto(f"/ratings/{rating.pk}/")
+    assert page.get_by_test_id("flag").count() == 2  # low alliance and a drop
+    assert fits(page)
+    page.screenshot(path=shots / "therapist-result.png", full_page=True)
