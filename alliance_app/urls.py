@@ -6,13 +6,14 @@ from django.utils.translation import gettext_lazy as _
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
+from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 
 admin.site.site_header = _("Alliance administration")
 admin.site.site_title = _("Alliance")
 
 urlpatterns = [
-    path("", accounts_views.home, name="home"),
+    path("", dashboard_views.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -22,8 +23,21 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", accounts_views.healthz, name="healthz"),
+    # Dashboards
+    path("caseload/", dashboard_views.caseload_view, name="caseload"),
+    path("inbox/", dashboard_views.inbox, name="inbox"),
+    path("team/", dashboard_views.team_statistics, name="team_statistics"),
+    path("overview/", dashboard_views.overview, name="overview"),
+    path(
+        "flags/<int:pk>/<str:action>/",
+        dashboard_views.flag_action,
+        name="flag_action",
+    ),
+    path("exports/", dashboard_views.export_list, name="exports"),
+    path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),
     # Therapist
     path("clients/<int:pk>/", clinic_views.client_detail, name="client_detail"),
+    path("episodes/<int:pk>/close/", clinic_views.episode_close_view, name="episode_close"),
     path("clients/<int:pk>/sessions/today/", clinic_views.session_start, name="session_start"),
     path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),
     path("sessions/<int:pk>/links/", feedback_views.link_create, name="link_create"),

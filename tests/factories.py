@@ -25,7 +25,9 @@ def user(
     org: Organization, role: Role = Role.THERAPIST, team: Team | None = None, username: str = ""
 ) -> User:
     account = User.objects.create_user(
-        username=username or f"user{next(_counter)}", password=PASSWORD, first_name="Test"
+        username=username or f"user{next(_counter)}",
+        password=PASSWORD,
+        first_name=username.title() if username else "Test",
     )
     Membership.objects.create(user=account, organization=org, role=role, team=team)
     return account

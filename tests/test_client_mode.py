@@ -218,7 +218,7 @@ def test_after_submitting_the_client_sees_thanks_and_the_therapist_unlocks(thera
     response = therapist_client.post(reverse("unlock"), {"password": factories.PASSWORD})
     rating = Rating.objects.get()
     assert response.url == reverse("rating_result", args=[rating.pk])
-    assert therapist_client.get("/").status_code == 200
+    assert therapist_client.get("/").url == reverse("caseload")
 
 
 def test_a_wrong_password_keeps_the_lock_and_counts_down(therapist_client, today):

@@ -27,7 +27,7 @@ def test_a_therapist_logs_in_and_sees_their_organisation_and_role(client, org, t
         reverse("login"), {"username": therapist.username, "password": factories.PASSWORD}
     )
     assert response.status_code == 302
-    page = client.get(reverse("home")).content.decode()
+    page = client.get(reverse("home"), follow=True).content.decode()
     assert org.name in page
     assert "Therapist" in page
 
@@ -39,10 +39,16 @@ def test_a_wrong_password_is_refused_with_a_message(client, therapist):
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.parametrize("role", [Role.ADMIN, Role.SUPERVISOR])
-def test_each_role_is_named_on_the_home_page(client, org, role):
+@pytest.mark.parametrize(
+    ("role", "landing"),
+    [(Role.THERAPIST, "caseload"), (Role.SUPERVISOR, "inbox"), (Role.ADMIN, "overview")],
+)
+def test_each_role_lands_on_its_own_page_and_is_named_there(client, org, role, landing):
     client.force_login(factories.user(org, role=role))
-    assert str(role.label) in client.get(reverse("home")).content.decode()
+    response = client.get(reverse("home"))
+    assert response.url == reverse(landing)
+    page = client.get(response.url).content.decode()
+    assert str(role.label) in page and org.name in page
 
 
 def test_a_user_of_no_organisation_finds_nothing(client):

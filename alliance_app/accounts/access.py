@@ -12,8 +12,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 
 from alliance_app.clinic.models import Client, Episode
+from alliance_app.feedback.models import Flag
 
-from .models import Membership, Role
+from .models import Membership, Role, User
 
 
 def membership_for(user) -> Membership | None:
@@ -73,5 +74,50 @@ def may_treat(membership: Membership, client: Client) -> bool:
 def require_treating(request: HttpRequest, client: Client) -> Membership:
     membership = require_membership(request)
     if not may_treat(membership, client):
+        raise PermissionDenied
+    return membership
+
+
+def require_role(request: HttpRequest, *roles: Role) -> Membership:
+    """The caller's membership if their role is among `roles`; any other role gets 403."""
+    membership = require_membership(request)
+    if membership.role not in roles:
+        raise PermissionDenied
+    return membership
+
+
+def therapists_visible_to(membership: Membership) -> QuerySet[User]:
+    """Whose work a user may see in statistics: the organisation, their teams, or themselves."""
+    members = User.objects.filter(membership__organization=membership.organization)
+    if membership.role == Role.ADMIN:
+        return members.filter(membership__role__in=[Role.THERAPIST, Role.SUPERVISOR])
+    if membership.role == Role.SUPERVISOR:
+        teams = membership.supervised_teams.values("pk")
+        return members.filter(Q(membership__team__in=teams) | Q(pk=membership.user_id)).distinct()
+    return members.filter(pk=membership.user_id)
+
+
+def flags_visible_to(membership: Membership) -> QuerySet[Flag]:
+    return Flag.objects.filter(client__in=clients_visible_to(membership))
+
+
+def get_visible_flag(request: HttpRequest, pk: int) -> Flag:
+    membership = require_membership(request)
+    try:
+        return flags_visible_to(membership).select_related("client").get(pk=pk)
+    except Flag.DoesNotExist:
+        raise Http404 from None
+
+
+def may_act_on_flags(membership: Membership, client: Client) -> bool:
+    """The client's therapist and the supervisors who see the client; admins only read."""
+    if membership.role == Role.SUPERVISOR:
+        return True
+    return may_treat(membership, client)
+
+
+def require_acting_on_flags(request: HttpRequest, client: Client) -> Membership:
+    membership = require_membership(request)
+    if not may_act_on_flags(membership, client):
         raise PermissionDenied
     return membership

@@ -1,9 +1,37 @@
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
 from .access import membership_for
+from .models import Role
+
+# The pages each role works from, in menu order.
+NAVIGATION = {
+    Role.THERAPIST: [("caseload", _("Caseload")), ("exports", _("Exports"))],
+    Role.SUPERVISOR: [
+        ("inbox", _("Flag inbox")),
+        ("team_statistics", _("Team statistics")),
+        ("caseload", _("My caseload")),
+        ("exports", _("Exports")),
+    ],
+    Role.ADMIN: [
+        ("overview", _("Overview")),
+        ("inbox", _("Flag inbox")),
+        ("team_statistics", _("Therapists")),
+        ("exports", _("Exports")),
+        ("admin:index", _("Administration")),
+    ],
+}
 
 
 def membership(request):
-    """The signed-in user's organisation and role, for the page header."""
+    """The signed-in user's organisation, role and menu, for the page header."""
     if not hasattr(request, "user"):
         return {}
-    cached = getattr(request, "_alliance_membership", None)
-    return {"membership": cached or membership_for(request.user)}
+    found = getattr(request, "_alliance_membership", None) or membership_for(request.user)
+    if found is None:
+        return {"membership": None, "navigation": []}
+    navigation = [
+        {"url": reverse(name), "label": label, "active": request.path == reverse(name)}
+        for name, label in NAVIGATION[found.role]
+    ]
+    return {"membership": found, "navigation": navigation}

@@ -86,7 +86,13 @@ def session_path(rng: random.Random, plan: ClientPlan) -> list[float]:
     level = rng.uniform(33.0, 35.0) if plan.alliance is Alliance.LOW else rng.uniform(37.6, 39.2)
     path = [min(40.0, max(20.0, level + rng.gauss(0, 0.3))) for _ in range(plan.sessions)]
     if plan.sessions >= 4 and plan.alliance in (Alliance.DROP, Alliance.RUPTURE_REPAIR):
-        at = rng.randint(2, plan.sessions - 2)
+        # A drop is today's concern (the latest session); a rupture lies further back, so its
+        # repair shows in the sessions after it.
+        at = (
+            plan.sessions - 1
+            if plan.alliance is Alliance.DROP
+            else rng.randint(2, plan.sessions - 2)
+        )
         depth = rng.uniform(1.5, 2.8) if plan.alliance is Alliance.DROP else rng.uniform(4.5, 7.0)
         path[at] = level - depth
         if plan.alliance is Alliance.RUPTURE_REPAIR:

@@ -1,10 +1,12 @@
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alliance_app.accounts.models import User
 
-from .models import Client, Episode, SessionFormat, TherapySession
+from .models import Client, Closure, Episode, SessionFormat, TherapySession
 
 
 def session_start_today(*, client: Client, therapist: User, format: str) -> TherapySession:
@@ -19,6 +21,9 @@ def session_start_today(*, client: Client, therapist: User, format: str) -> Ther
         )
         if episode is None:
             episode = Episode.objects.create(client=client, therapist=therapist, opened=today)
+            if not client.active:
+                client.active = True
+                client.save(update_fields=["active"])
         existing = episode.sessions.filter(date=today).order_by("-number").first()
         if existing is not None:
             return existing
@@ -29,3 +34,18 @@ def session_start_today(*, client: Client, therapist: User, format: str) -> Ther
             date=today,
             format=format if format in SessionFormat.values else SessionFormat.INDIVIDUAL,
         )
+
+
+def episode_close(*, episode: Episode, closure: str) -> Episode:
+    """End the episode of care today; a client with no open episode leaves the caseload."""
+    if not episode.is_open:
+        raise ValidationError(_("This episode is already closed."))
+    if closure not in Closure.values:
+        raise ValidationError({"closure": _("Say how the episode ended.")})
+    with transaction.atomic():
+        episode.closed = max(timezone.localdate(), episode.opened)
+        episode.closure = closure
+        episode.save(update_fields=["closed", "closure"])
+        episode.client.active = False
+        episode.client.save(update_fields=["active"])
+    return episode

@@ -1,31 +1,38 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
+from django.core.exceptions import ValidationError
+from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import (
+    clients_visible_to,
     get_visible_client,
+    may_act_on_flags,
     may_treat,
     require_membership,
     require_treating,
 )
+from alliance_app.dashboards import charts, stats
+from alliance_app.dashboards.selectors import rating_rows
+from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating, ScaleChoice
 from alliance_app.feedback.services import instrument_for_client
 
-from .models import SessionFormat
-from .services import session_start_today
+from .models import Closure, Episode, SessionFormat
+from .services import episode_close, session_start_today
 
 
 @login_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A client's current (or latest) episode: chart, flags, sessions, and today's session."""
     client = get_visible_client(request, pk)
     membership = require_membership(request)
-    episode = client.episodes.filter(closed__isnull=True).first()
-    sessions = []
+    episode = client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
+    sessions, ratings, chart_flags = [], [], []
     if episode is not None:
         sessions = list(
             episode.sessions.order_by("-number").prefetch_related(
@@ -34,8 +41,21 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             )
         )
-    today = next((s for s in sessions if s.date == timezone.localdate()), None)
-    open_flags = Flag.objects.filter(client=client, status__in=OPEN_STATUSES)
+        ratings = rating_rows(Rating.objects.filter(session__episode=episode))
+        chart_flags = list(
+            Flag.objects.filter(rating__session__episode=episode).values(
+                "rating_id", "kind", "explanation", "status"
+            )
+        )
+    instruments = {code: catalogue().get(code) for code in {row["instrument"] for row in ratings}}
+    chart = charts.client_chart(stats.client_trend(ratings), chart_flags, instruments)
+    flags = list(
+        Flag.objects.filter(client=client)
+        .select_related("rating__session", "acknowledged_by", "resolved_by")
+        .order_by("-severity", "-created_at")
+    )
+    is_open = episode is not None and episode.is_open
+    today = next((s for s in sessions if is_open and s.date == timezone.localdate()), None)
     return render(
         request,
         "clinic/client_detail.html",
@@ -44,9 +64,15 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "episode": episode,
             "sessions": sessions,
             "today": today,
-            "open_flags": open_flags.select_related("rating__session"),
+            "chart": charts.chart_json(chart),
+            "chart_config": charts.chart_json(charts.chart_config()),
+            "has_ratings": bool(ratings),
+            "open_flags": [flag for flag in flags if flag.status in OPEN_STATUSES],
+            "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
             "can_treat": may_treat(membership, client),
+            "can_act_on_flags": may_act_on_flags(membership, client),
             "formats": SessionFormat.choices,
+            "closures": Closure.choices,
             "raters": Rater.choices,
             "scales": [
                 (scale, label, instrument_for_client(client, scale))
@@ -66,3 +92,21 @@ def session_start(request: HttpRequest, pk: int) -> HttpResponse:
     )
     messages.success(request, _("Session %(number)s is open.") % {"number": session.number})
     return redirect("client_detail", pk=client.pk)
+
+
+@login_required
+@require_POST
+def episode_close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = get_object_or_404(
+        Episode.objects.select_related("client"),
+        pk=pk,
+        client__in=clients_visible_to(require_membership(request)),
+    )
+    require_treating(request, episode.client)
+    try:
+        episode_close(episode=episode, closure=request.POST.get("closure", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The episode of care is closed."))
+    return redirect("client_detail", pk=episode.client_id)

@@ -230,6 +230,12 @@ class Flag(models.Model):
                 condition=Q(status__in=FlagStatus.values), name="flag_status_valid"
             ),
             models.UniqueConstraint(fields=["rating", "kind", "item"], name="flag_once_per_rating"),
+            # A resolved flag says who resolved it, when and what came of it.
+            models.CheckConstraint(
+                condition=~Q(status="resolved")
+                | (Q(resolved_at__isnull=False) & ~Q(resolved_note="")),
+                name="flag_resolved_with_note",
+            ),
         ]
         indexes = [models.Index(fields=["client", "status"], name="flag_client_status")]
 

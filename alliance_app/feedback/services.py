@@ -34,6 +34,7 @@ from .models import (
     OPEN_STATUSES,
     Channel,
     Flag,
+    FlagStatus,
     Rater,
     Rating,
     SeverityChoice,
@@ -220,3 +221,34 @@ def _already_rated(rating: Rating) -> bool:
         rater=rating.rater,
         rater_label=rating.rater_label,
     ).exists()
+
+
+def flag_acknowledge(*, flag: Flag, by: User, note: str = "") -> Flag:
+    """Someone has seen the flag and will take it up. A resolved flag stays resolved."""
+    if flag.status != FlagStatus.OPEN:
+        raise ValidationError(_("Only an open flag can be acknowledged."))
+    flag.status = FlagStatus.ACKNOWLEDGED
+    flag.acknowledged_by = by
+    flag.acknowledged_at = timezone.now()
+    flag.acknowledged_note = note.strip()
+    flag.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "acknowledged_note"])
+    return flag
+
+
+def flag_resolve(*, flag: Flag, by: User, note: str) -> Flag:
+    """The conversation has happened; the note says what came of it. Nothing is deleted."""
+    if flag.status == FlagStatus.RESOLVED:
+        raise ValidationError(_("This flag is already resolved."))
+    if not note.strip():
+        raise ValidationError({"note": _("Say in a few words what came of it.")})
+    now = timezone.now()
+    fields = ["status", "resolved_by", "resolved_at", "resolved_note"]
+    if flag.acknowledged_at is None:
+        flag.acknowledged_by, flag.acknowledged_at = by, now
+        fields += ["acknowledged_by", "acknowledged_at"]
+    flag.status = FlagStatus.RESOLVED
+    flag.resolved_by = by
+    flag.resolved_at = now
+    flag.resolved_note = note.strip()
+    flag.save(update_fields=fields)
+    return flag

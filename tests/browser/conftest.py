@@ -71,3 +71,14 @@ def log_in(page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+
+
+def tap_line(page, track, fraction: float) -> None:
+    """Tap a visual-analogue line at `fraction` of its width, once the form is laid out.
+
+    The script marks the form `data-vas-ready` after the stylesheet and the page have loaded;
+    measuring before then would measure an unstyled, wider line.
+    """
+    page.wait_for_selector("form[data-vas-ready]")
+    box = track.bounding_box()
+    track.tap(position={"x": box["width"] * fraction, "y": box["height"] / 2})

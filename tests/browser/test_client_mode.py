@@ -7,7 +7,7 @@ import pytest
 from alliance_app.clinic.models import TherapySession
 from alliance_app.feedback.models import Rating
 from tests import factories
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, tap_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,9 +27,7 @@ def handed_over(page):
 
 
 def tap_at(page, key: str, fraction: float) -> None:
-    track = page.get_by_test_id(f"vas-{key}")
-    box = track.bounding_box()
-    track.tap(position={"x": box["width"] * fraction, "y": box["height"] / 2})
+    tap_line(page, page.get_by_test_id(f"vas-{key}"), fraction)
 
 
 def value_of(page, key: str) -> str:

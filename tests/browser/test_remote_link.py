@@ -6,6 +6,7 @@ from django.utils import timezone
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.models import Rating, RemoteLink
 from tests import factories
+from tests.browser.conftest import tap_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,8 +21,7 @@ def token():
 
 def fill_and_send(page) -> None:
     for track in page.locator(".vas-track").all():
-        box = track.bounding_box()
-        track.tap(position={"x": box["width"] * 0.9, "y": box["height"] / 2})
+        tap_line(page, track, 0.9)
     page.locator("#rating-submit").click()
 
 

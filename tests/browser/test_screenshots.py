@@ -1,16 +1,19 @@
-"""Screenshots of client mode and the therapist's result, at the sizes clinics use.
+"""Screenshots of client mode, the therapist's result and the dashboards.
 
 `make screenshots` runs this with SCREENSHOTS_DIR=docs/screenshots for the README; in the normal
 suite the pictures go to a temporary folder and the test checks every page fits its screen.
 """
 
 import os
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
+from alliance_app.feedback.models import Flag
 from tests import factories
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, tap_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,8 +49,7 @@ def test_client_mode_at_every_size(page, shots, age_band):
     page.wait_for_url("**/rate/")
     tracks = page.locator(".vas-track").all()
     for track, fraction in zip(tracks[:2], (0.35, 0.8), strict=True):
-        box = track.bounding_box()
-        track.tap(position={"x": box["width"] * fraction, "y": box["height"] / 2})
+        tap_line(page, track, fraction)
     for name, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
         assert fits(page), name
@@ -72,3 +74,25 @@ def test_the_therapists_result(page, shots):
     assert page.get_by_test_id("flag").count() == 2  # low alliance and a drop
     assert fits(page)
     page.screenshot(path=shots / "therapist-result.png", full_page=True)
+
+
+def test_the_dashboards_on_demo_data(browser, live_server, shots):
+    call_command("seed_demo", stdout=StringIO())
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    log_in(page, "therapist3", "alliance-demo")
+    assert fits(page)
+    page.screenshot(path=shots / "caseload.png", full_page=True)
+    flagged = Flag.objects.filter(
+        kind="alliance_drop", status="open", client__primary_therapist__username="therapist3"
+    ).first()
+    page.goto(f"/clients/{flagged.client_id}/")
+    page.locator("#client-chart[data-chart-ready]").wait_for()
+    page.screenshot(path=shots / "client-chart.png", full_page=True)
+    context.clear_cookies()
+    log_in(page, "supervisor1", "alliance-demo")
+    page.screenshot(path=shots / "supervisor-inbox.png", full_page=True)
+    page.goto("/team/")
+    page.locator("#monthly-chart[data-chart-ready]").wait_for()
+    page.screenshot(path=shots / "team-statistics.png", full_page=True)
+    context.close()

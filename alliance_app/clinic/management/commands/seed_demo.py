@@ -12,8 +12,8 @@ from alliance_app.accounts.models import Membership, Organization, Role, Team, U
 from alliance_app.clinic.demo import ClientPlan, demo_plans, history
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import Channel, Rater
-from alliance_app.feedback.services import rating_submit
+from alliance_app.feedback.models import Channel, Flag, Rater
+from alliance_app.feedback.services import flag_acknowledge, flag_resolve, rating_submit
 from alliance_app.measures import AgeBand, Scale
 
 DEMO_SLUG = "demo"
@@ -102,7 +102,25 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
         counts["clients"] += 1
         counts["sessions"] += sessions
         counts["ratings"] += ratings
+    _work_through_old_flags(rng, today)
     return counts
+
+
+def _work_through_old_flags(rng: random.Random, today: date) -> None:
+    """A clinic that uses Alliance has talked about last month's flags; this week's are open."""
+    notes = (
+        "Talked it through in session; agreed to keep an eye on it.",
+        "Discussed with the client; adjusted the focus of our work.",
+        "Raised in supervision; plan reviewed with the client.",
+    )
+    flags = Flag.objects.select_related("rating__session", "client__primary_therapist")
+    for flag in flags.order_by("pk"):
+        age = (today - flag.rating.session.date).days
+        therapist = flag.client.primary_therapist
+        if age > 21:
+            flag_resolve(flag=flag, by=therapist, note=rng.choice(notes))
+        elif age > 7 and rng.random() < 0.5:
+            flag_acknowledge(flag=flag, by=therapist, note="Will bring it up next session.")
 
 
 def _client_history(rng, client, therapist, plan: ClientPlan, today: date) -> tuple[int, int]:

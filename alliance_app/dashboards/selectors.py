@@ -1,0 +1,193 @@
+"""Reads for the dashboards: each aggregates in the database in a fixed number of queries."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from alliance_app.clinic.models import Client, Episode, TherapySession
+from alliance_app.feedback.instruments import catalogue
+from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating
+from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
+
+RATING_FIELDS = {
+    "rating_id": "pk",
+    "client_id": "session__episode__client_id",
+    "episode_id": "session__episode_id",
+    "therapist_id": "session__episode__therapist_id",
+    "session_number": "session__number",
+    "session_date": "session__date",
+}
+
+
+def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
+    """Ratings as the rows dashboards.stats and dashboards.charts read."""
+    return list(
+        ratings.order_by().values(
+            "session_id",
+            "scale",
+            "instrument",
+            "rater",
+            "rater_label",
+            "total",
+            "item_1",
+            "item_2",
+            "item_3",
+            "item_4",
+            **{alias: F(path) for alias, path in RATING_FIELDS.items()},
+        )
+    )
+
+
+def episode_rows(episodes: QuerySet[Episode]) -> list[dict]:
+    return list(
+        episodes.order_by().values(
+            "client_id", "therapist_id", "opened", "closed", "closure", episode_id=F("pk")
+        )
+    )
+
+
+def session_rows(sessions: QuerySet[TherapySession]) -> list[dict]:
+    return list(
+        sessions.order_by().values(
+            "episode_id", "date", session_id=F("pk"), therapist_id=F("episode__therapist_id")
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CaseloadRow:
+    pk: int
+    code: str
+    age_band: str
+    therapist: str
+    sessions: int
+    last_session: object
+    intake_total: Decimal | None
+    latest_total: Decimal | None
+    change: Decimal | None
+    direction: ChangeDirection | None
+    latest_session_total: Decimal | None
+    in_clinical_range: bool
+    alliance_concern: bool
+    open_flags: int
+    top_severity: int
+
+    @property
+    def statuses(self) -> list[str]:
+        found = []
+        if self.in_clinical_range:
+            found.append("clinical")
+        if self.direction == ChangeDirection.IMPROVED:
+            found.append("improving")
+        if self.direction == ChangeDirection.DETERIORATED:
+            found.append("deteriorating")
+        if self.alliance_concern:
+            found.append("alliance_concern")
+        return found
+
+
+def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
+    """Active clients with their current episode's figures, sorted by need: open flags first.
+
+    One query: every figure is an annotation or a correlated subquery.
+    """
+    current = Rating.objects.filter(
+        session__episode__client=OuterRef("pk"),
+        session__episode__closed__isnull=True,
+        rater=Rater.CLIENT,
+        rater_label="",
+    )
+    outcome = current.filter(scale=Scale.OUTCOME)
+    alliance = current.filter(scale=Scale.SESSION)
+    open_flags = Flag.objects.filter(client=OuterRef("pk"), status__in=OPEN_STATUSES)
+    in_current = Q(episodes__closed__isnull=True)
+    rows = (
+        clients.filter(active=True)
+        .annotate(
+            session_count=Count("episodes__sessions", filter=in_current),
+            last_session=Max("episodes__sessions__date", filter=in_current),
+            intake_id=Subquery(outcome.order_by("session__number").values("pk")[:1]),
+            intake_total=Subquery(outcome.order_by("session__number").values("total")[:1]),
+            latest_id=Subquery(outcome.order_by("-session__number").values("pk")[:1]),
+            latest_total=Subquery(outcome.order_by("-session__number").values("total")[:1]),
+            latest_session_total=Subquery(
+                alliance.order_by("-session__number").values("total")[:1]
+            ),
+            open_flag_count=Coalesce(
+                Subquery(
+                    open_flags.order_by().values("client").annotate(n=Count("pk")).values("n")[:1],
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+            top_severity=Coalesce(
+                Subquery(open_flags.order_by("-severity").values("severity")[:1]), Value(0)
+            ),
+        )
+        .values(
+            "pk",
+            "code",
+            "age_band",
+            "primary_therapist__first_name",
+            "primary_therapist__last_name",
+            "primary_therapist__username",
+            "session_count",
+            "last_session",
+            "intake_id",
+            "intake_total",
+            "latest_id",
+            "latest_total",
+            "latest_session_total",
+            "open_flag_count",
+            "top_severity",
+        )
+    )
+    result = [_caseload_row(row) for row in rows]
+    result.sort(key=lambda r: (-r.top_severity, -r.open_flags, r.code))
+    return result
+
+
+def _caseload_row(row: dict) -> CaseloadRow:
+    band = AgeBand(row["age_band"])
+    outcome_scale = catalogue().for_client(Scale.OUTCOME, band)
+    session_scale = catalogue().for_client(Scale.SESSION, band)
+    change = direction = None
+    if row["latest_id"] is not None and row["latest_id"] != row["intake_id"]:
+        change = row["latest_total"] - row["intake_total"]
+        direction = reliable_change(outcome_scale, row["intake_total"], row["latest_total"])
+    name = " ".join(
+        part
+        for part in (row["primary_therapist__first_name"], row["primary_therapist__last_name"])
+        if part
+    )
+    latest_alliance = row["latest_session_total"]
+    return CaseloadRow(
+        pk=row["pk"],
+        code=row["code"],
+        age_band=row["age_band"],
+        therapist=name or row["primary_therapist__username"],
+        sessions=row["session_count"],
+        last_session=row["last_session"],
+        intake_total=row["intake_total"],
+        latest_total=row["latest_total"],
+        change=change,
+        direction=direction,
+        latest_session_total=latest_alliance,
+        in_clinical_range=row["latest_total"] is not None
+        and outcome_scale.is_clinical(row["latest_total"]),
+        alliance_concern=latest_alliance is not None and session_scale.is_clinical(latest_alliance),
+        open_flags=row["open_flag_count"],
+        top_severity=row["top_severity"],
+    )

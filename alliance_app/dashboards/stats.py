@@ -1,0 +1,317 @@
+"""Dashboard statistics: episode outcomes, therapist and team figures, monthly alliance means.
+
+Selectors hand us `.values()` rows; pandas groups and counts them, and every clinical judgement
+(cut-offs, reliable change, classification, effect size) is delegated to `alliance_app.measures`
+so a dashboard can never disagree with the flag shown next to it. Results are plain dataclasses,
+dicts and lists, so templates and JSON use them without knowing about pandas.
+
+Only the client's own ratings (rater "client", no label) enter these figures: partners, parents
+and other collaterals rate the same sessions, and mixing their scores in would silently average
+across raters (DESIGN.md §2, multiple raters).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+
+from alliance_app.feedback.instruments import catalogue
+from alliance_app.measures import EpisodeOutcome, Scale, classify_episode, effect_size
+
+Row = Mapping[str, Any]
+
+RATING_COLUMNS = (
+    "rating_id",
+    "client_id",
+    "episode_id",
+    "therapist_id",
+    "session_id",
+    "session_number",
+    "session_date",
+    "scale",
+    "instrument",
+    "rater",
+    "rater_label",
+    "total",
+    "item_1",
+    "item_2",
+    "item_3",
+    "item_4",
+)
+EPISODE_COLUMNS = ("episode_id", "client_id", "therapist_id", "opened", "closed", "closure")
+SESSION_COLUMNS = ("session_id", "episode_id", "therapist_id", "date")
+ITEM_COLUMNS = ("item_1", "item_2", "item_3", "item_4")
+
+CLIENT_RATER = "client"
+UNPLANNED = "unplanned"
+
+
+@dataclass(frozen=True)
+class EpisodeOutcomeRow:
+    """One episode's first and latest client outcome totals and what they amount to."""
+
+    episode_id: int
+    client_id: int
+    therapist_id: int
+    instrument: str
+    first_total: Decimal
+    latest_total: Decimal
+    change: Decimal
+    outcome: EpisodeOutcome
+
+
+@dataclass(frozen=True)
+class TherapistStats:
+    """A caseload's figures; `therapist_id` is None for the team or organisation line.
+
+    Every figure that needs data it lacks is None rather than 0, so a template can say
+    "no ratings yet" instead of showing a misleading zero.
+    """
+
+    therapist_id: int | None
+    active_clients: int
+    sessions: int
+    mean_session_rating: float | None
+    alliance_concern_share: float | None
+    closed_episodes: int
+    effect_size: float | None
+    outcome_shares: dict[str, float | None]
+    episodes_with_outcome: int
+    dropout_rate: float | None
+
+
+@dataclass(frozen=True)
+class MonthlyMean:
+    """The mean client session rating of one therapist in one calendar month."""
+
+    therapist_id: int
+    month: datetime.date
+    mean: float
+    count: int
+
+
+def episode_outcomes(ratings: Iterable[Row]) -> list[EpisodeOutcomeRow]:
+    """Classify every episode with at least two client outcome ratings, first against latest.
+
+    Open episodes count too (DESIGN.md §2): a therapist needs to see where a current client stands,
+    not only how finished ones ended. The intake rating's instrument judges the change, because
+    its cut-off defines the range the client started in.
+    """
+    return _episode_outcomes(_frame(ratings, RATING_COLUMNS))
+
+
+def therapist_statistics(
+    ratings: Iterable[Row], episodes: Iterable[Row], sessions: Iterable[Row]
+) -> list[TherapistStats]:
+    """One line per therapist who holds an episode, ordered by therapist id.
+
+    Therapists are taken from the episodes, so someone with a caseload but no ratings yet still
+    gets a line (with None figures) instead of vanishing from the team table.
+    """
+    rating_frame = _frame(ratings, RATING_COLUMNS)
+    episode_frame = _frame(episodes, EPISODE_COLUMNS)
+    session_frame = _frame(sessions, SESSION_COLUMNS)
+    outcomes = _episode_outcomes(rating_frame)
+    return [
+        _statistics(
+            therapist_id,
+            rating_frame[rating_frame["therapist_id"] == therapist_id],
+            episode_frame[episode_frame["therapist_id"] == therapist_id],
+            session_frame[session_frame["therapist_id"] == therapist_id],
+            [row for row in outcomes if row.therapist_id == therapist_id],
+        )
+        for therapist_id in sorted(int(key) for key in episode_frame["therapist_id"].unique())
+    ]
+
+
+def totals_row(
+    ratings: Iterable[Row], episodes: Iterable[Row], sessions: Iterable[Row]
+) -> TherapistStats:
+    """The same figures over everyone, computed from the rows themselves.
+
+    Averaging the therapists' figures would weight a therapist with three ratings as heavily as
+    one with three hundred; the team line must describe the team's clients.
+    """
+    rating_frame = _frame(ratings, RATING_COLUMNS)
+    return _statistics(
+        None,
+        rating_frame,
+        _frame(episodes, EPISODE_COLUMNS),
+        _frame(sessions, SESSION_COLUMNS),
+        _episode_outcomes(rating_frame),
+    )
+
+
+def monthly_session_means(ratings: Iterable[Row]) -> list[MonthlyMean]:
+    """Mean client session rating per therapist and calendar month, for the trend chart.
+
+    Months are keyed by their first day so that the chart's date axis places them correctly.
+    """
+    alliance = _client_ratings(_frame(ratings, RATING_COLUMNS), Scale.SESSION)
+    if alliance.empty:
+        return []
+    alliance = alliance.assign(month=alliance["session_date"].map(lambda day: day.replace(day=1)))
+    grouped = alliance.groupby(["therapist_id", "month"], sort=True)["total"]
+    return [
+        MonthlyMean(
+            therapist_id=int(therapist_id),
+            month=month,
+            mean=_mean(totals),
+            count=len(totals),
+        )
+        for (therapist_id, month), totals in grouped
+    ]
+
+
+def client_trend(ratings: Iterable[Row]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """One episode's ratings as chart series: {rater key: {scale: [point, ...]}}.
+
+    The rater key is the rater ("client") or "rater:label" ("partner:Sam"), the same key the
+    flag rules use, so each rater gets their own line and scores are never merged. The client
+    comes first, then the other raters alphabetically; scales in the order outcome, session.
+    Each point holds rating_id (to place flags), session_number, session_date, instrument (for
+    item labels and cut-offs), total and items (the four item scores), numbers as floats.
+
+    Session numbers restart with each episode, so ratings from two episodes would share an
+    x position; that is a caller's mistake and raises ValueError rather than drawing nonsense.
+    """
+    frame = _frame(ratings, RATING_COLUMNS)
+    if frame["episode_id"].nunique() > 1:
+        raise ValueError("client_trend needs the ratings of one episode")
+    frame = frame.assign(
+        rater_key=[
+            f"{rater}:{label}" if label else rater
+            for rater, label in zip(frame["rater"], frame["rater_label"], strict=True)
+        ]
+    ).sort_values("session_number")
+    keys = sorted(frame["rater_key"].unique(), key=lambda key: (key != CLIENT_RATER, key))
+    return {key: _rater_series(frame[frame["rater_key"] == key]) for key in keys}
+
+
+def _rater_series(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    return {
+        scale.value: [_trend_point(row) for row in rows.to_dict("records")]
+        for scale in Scale
+        if not (rows := frame[frame["scale"] == scale.value]).empty
+    }
+
+
+def _trend_point(row: Row) -> dict[str, Any]:
+    return {
+        "rating_id": row["rating_id"],
+        "session_number": int(row["session_number"]),
+        "session_date": row["session_date"],
+        "instrument": row["instrument"],
+        "total": float(row["total"]),
+        "items": [float(row[column]) for column in ITEM_COLUMNS],
+    }
+
+
+def _frame(rows: Iterable[Row], columns: Sequence[str]) -> pd.DataFrame:
+    # Naming the columns gives an empty input the same shape as a full one, so no figure
+    # needs a special case for "no rows".
+    return pd.DataFrame.from_records(list(rows), columns=list(columns))
+
+
+def _client_ratings(ratings: pd.DataFrame, scale: Scale) -> pd.DataFrame:
+    own = (ratings["rater"] == CLIENT_RATER) & (ratings["rater_label"] == "")
+    return ratings[own & (ratings["scale"] == scale.value)]
+
+
+def _episode_outcomes(ratings: pd.DataFrame) -> list[EpisodeOutcomeRow]:
+    outcome = _client_ratings(ratings, Scale.OUTCOME).sort_values(["episode_id", "session_number"])
+    ends = outcome.groupby("episode_id", sort=True).agg(
+        client_id=("client_id", "first"),
+        therapist_id=("therapist_id", "first"),
+        instrument=("instrument", "first"),
+        first_total=("total", "first"),
+        latest_total=("total", "last"),
+        ratings=("total", "size"),
+    )
+    rows = []
+    for episode in ends[ends["ratings"] >= 2].itertuples():
+        instrument = catalogue().get(episode.instrument)
+        rows.append(
+            EpisodeOutcomeRow(
+                episode_id=int(episode.Index),
+                client_id=int(episode.client_id),
+                therapist_id=int(episode.therapist_id),
+                instrument=episode.instrument,
+                first_total=episode.first_total,
+                latest_total=episode.latest_total,
+                change=episode.latest_total - episode.first_total,
+                outcome=classify_episode(instrument, episode.first_total, episode.latest_total),
+            )
+        )
+    return rows
+
+
+def _statistics(
+    therapist_id: int | None,
+    ratings: pd.DataFrame,
+    episodes: pd.DataFrame,
+    sessions: pd.DataFrame,
+    outcomes: Sequence[EpisodeOutcomeRow],
+) -> TherapistStats:
+    alliance = _client_ratings(ratings, Scale.SESSION)
+    closed = episodes[episodes["closed"].notna()]
+    return TherapistStats(
+        therapist_id=therapist_id,
+        active_clients=int(episodes.loc[episodes["closed"].isna(), "client_id"].nunique()),
+        sessions=len(sessions),
+        mean_session_rating=_mean(alliance["total"]) if len(alliance) else None,
+        alliance_concern_share=_concern_share(alliance),
+        closed_episodes=len(closed),
+        effect_size=_effect_size(outcomes),
+        outcome_shares=_outcome_shares(outcomes),
+        episodes_with_outcome=len(outcomes),
+        dropout_rate=_share(int((closed["closure"] == UNPLANNED).sum()), len(closed)),
+    )
+
+
+def _concern_share(alliance: pd.DataFrame) -> float | None:
+    # Each rating is judged by its own instrument: child and adult session scales may carry
+    # different cut-offs in an organisation's configuration.
+    concerns = sum(
+        catalogue().get(code).is_clinical(total)
+        for code, total in zip(alliance["instrument"], alliance["total"], strict=True)
+    )
+    return _share(concerns, len(alliance))
+
+
+def _effect_size(outcomes: Sequence[EpisodeOutcomeRow]) -> float | None:
+    size = effect_size(
+        [row.first_total for row in outcomes], [row.latest_total for row in outcomes]
+    )
+    return None if size is None else _round(size, 2)
+
+
+def _outcome_shares(outcomes: Sequence[EpisodeOutcomeRow]) -> dict[str, float | None]:
+    # Every key is always present so a stacked bar or a template never meets a missing one.
+    counts = {outcome.value: 0 for outcome in EpisodeOutcome}
+    for row in outcomes:
+        counts[row.outcome.value] += 1
+    return {key: _share(count, len(outcomes)) for key, count in counts.items()}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _mean(totals: Iterable[Decimal]) -> float:
+    # Decimal arithmetic keeps a mean of 36.05 exactly 36.05, so it rounds half up to 36.1
+    # as a clinician rounding by hand would; the float 36.05 is 36.0499... and would show 36.0.
+    values = list(totals)
+    return _round(sum(values, Decimal(0)) / len(values), 1)
+
+
+def _round(value: Decimal | float, places: int) -> float:
+    # repr gives the shortest decimal that reads back as the same float, so 2.675 stays 2.675
+    # and rounds half up to 2.68, where round() would take the binary 2.67499... down to 2.67.
+    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return float(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))

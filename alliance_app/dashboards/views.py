@@ -1,0 +1,258 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Case, IntegerField, Value, When
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from alliance_app.accounts.access import (
+    clients_visible_to,
+    flags_visible_to,
+    get_visible_flag,
+    require_acting_on_flags,
+    require_membership,
+    require_role,
+    therapists_visible_to,
+)
+from alliance_app.accounts.models import Role, Team
+from alliance_app.clinic.models import Episode, TherapySession
+from alliance_app.feedback.models import (
+    OPEN_STATUSES,
+    FlagKindChoice,
+    FlagStatus,
+    Rating,
+)
+from alliance_app.feedback.services import flag_acknowledge, flag_resolve
+
+from . import charts, exports, stats
+from .selectors import caseload, episode_rows, rating_rows, session_rows
+
+LANDING = {Role.THERAPIST: "caseload", Role.SUPERVISOR: "inbox", Role.ADMIN: "overview"}
+STATUS_FILTERS = {
+    "flagged": lambda row: row.open_flags > 0,
+    "clinical": lambda row: row.in_clinical_range,
+    "improving": lambda row: "improving" in row.statuses,
+    "deteriorating": lambda row: "deteriorating" in row.statuses,
+    "alliance_concern": lambda row: row.alliance_concern,
+}
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Each role lands on its own page."""
+    return redirect(LANDING[require_membership(request).role])
+
+
+@login_required
+def caseload_view(request: HttpRequest) -> HttpResponse:
+    membership = require_role(request, Role.THERAPIST, Role.SUPERVISOR)
+    clients = clients_visible_to(membership).filter(primary_therapist=request.user)
+    query = request.GET.get("q", "").strip()
+    if query:
+        clients = clients.filter(code__icontains=query)
+    rows = caseload(clients)
+    status = request.GET.get("status", "")
+    if status in STATUS_FILTERS:
+        rows = [row for row in rows if STATUS_FILTERS[status](row)]
+    return render(
+        request,
+        "dashboards/caseload.html",
+        {"rows": rows, "query": query, "status": status, "statuses": _status_choices()},
+    )
+
+
+def _status_choices() -> list[tuple[str, str]]:
+    return [
+        ("flagged", _("With open flags")),
+        ("clinical", _("In the clinical range")),
+        ("improving", _("Reliably improving")),
+        ("deteriorating", _("Reliably deteriorating")),
+        ("alliance_concern", _("Alliance concern")),
+    ]
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    membership = require_role(request, Role.SUPERVISOR, Role.ADMIN)
+    therapists = therapists_visible_to(membership).order_by("first_name", "last_name")
+    teams = (
+        membership.supervised_teams.all()
+        if membership.role == Role.SUPERVISOR
+        else Team.objects.filter(organization=membership.organization)
+    )
+    flags = flags_visible_to(membership).select_related(
+        "client__primary_therapist", "rating__session", "acknowledged_by"
+    )
+    filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
+    if filters["therapist"].isdigit():
+        flags = flags.filter(client__primary_therapist_id=int(filters["therapist"]))
+    if filters["team"].isdigit():
+        flags = flags.filter(client__primary_therapist__membership__team_id=int(filters["team"]))
+    if filters["kind"] in FlagKindChoice.values:
+        flags = flags.filter(kind=filters["kind"])
+    if filters["status"] in FlagStatus.values:
+        flags = flags.filter(status=filters["status"])
+    else:
+        flags = flags.filter(status__in=OPEN_STATUSES)
+    # Open before acknowledged, then the most severe, then the longest waiting.
+    flags = flags.annotate(
+        waiting=Case(
+            When(status=FlagStatus.OPEN, then=Value(0)),
+            When(status=FlagStatus.ACKNOWLEDGED, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+    ).order_by("waiting", "-severity", "created_at", "pk")
+    page = Paginator(flags, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "dashboards/inbox.html",
+        {
+            "page": page,
+            "filters": filters,
+            "therapists": therapists,
+            "teams": teams,
+            "kinds": FlagKindChoice.choices,
+            "flag_statuses": FlagStatus.choices,
+            "can_act": membership.role == Role.SUPERVISOR,
+        },
+    )
+
+
+def _figures(therapist_ids) -> tuple[list[dict], list[dict], list[dict]]:
+    episodes = Episode.objects.filter(therapist_id__in=therapist_ids)
+    return (
+        rating_rows(Rating.objects.filter(session__episode__therapist_id__in=therapist_ids)),
+        episode_rows(episodes),
+        session_rows(TherapySession.objects.filter(episode__therapist_id__in=therapist_ids)),
+    )
+
+
+def _names(therapists) -> dict[int, str]:
+    return {user.pk: str(user) for user in therapists}
+
+
+@login_required
+def team_statistics(request: HttpRequest) -> HttpResponse:
+    membership = require_role(request, Role.SUPERVISOR, Role.ADMIN)
+    therapists = list(
+        therapists_visible_to(membership)
+        .select_related("membership")
+        .order_by("first_name", "last_name")
+    )
+    names = _names(therapists)
+    ratings, episodes, sessions = _figures(list(names))
+    figures = stats.therapist_statistics(ratings, episodes, sessions)
+    per_therapist = {row.therapist_id: row for row in figures}
+    monthly = charts.monthly_chart(stats.monthly_session_means(ratings), names)
+    # A supervisor appears as a therapist only when they carry a caseload of their own.
+    listed = [
+        user
+        for user in therapists
+        if user.pk in per_therapist or user.membership.role == Role.THERAPIST
+    ]
+    return render(
+        request,
+        "dashboards/team.html",
+        {
+            "rows": [(names[user.pk], per_therapist.get(user.pk)) for user in listed],
+            "totals": stats.totals_row(ratings, episodes, sessions),
+            "chart": charts.chart_json(monthly),
+            "chart_config": charts.chart_json(charts.chart_config()),
+        },
+    )
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    membership = require_role(request, Role.ADMIN)
+    therapists = list(
+        therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
+    )
+    ratings, episodes, sessions = _figures([user.pk for user in therapists])
+    team_of = {user.pk: user.membership.team_id for user in therapists}
+    teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
+    rows = []
+    for team in teams:
+        members = {pk for pk, team_id in team_of.items() if team_id == team.pk}
+        rows.append(
+            (
+                team.name,
+                stats.totals_row(
+                    [r for r in ratings if r["therapist_id"] in members],
+                    [e for e in episodes if e["therapist_id"] in members],
+                    [s for s in sessions if s["therapist_id"] in members],
+                ),
+            )
+        )
+    monthly = charts.monthly_chart(stats.monthly_session_means(ratings), _names(therapists))
+    return render(
+        request,
+        "dashboards/overview.html",
+        {
+            "rows": rows,
+            "totals": stats.totals_row(ratings, episodes, sessions),
+            "chart": charts.chart_json(monthly),
+            "chart_config": charts.chart_json(charts.chart_config()),
+        },
+    )
+
+
+@login_required
+@require_POST
+def flag_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in ("acknowledge", "resolve"):
+        raise Http404
+    flag = get_visible_flag(request, pk)
+    require_acting_on_flags(request, flag.client)
+    note = request.POST.get("note", "")
+    try:
+        if action == "acknowledge":
+            flag_acknowledge(flag=flag, by=request.user, note=note)
+            messages.success(request, _("Flag acknowledged."))
+        else:
+            flag_resolve(flag=flag, by=request.user, note=note)
+            messages.success(request, _("Flag resolved."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(_back(request, flag.client_id))
+
+
+def _back(request: HttpRequest, client_id: int) -> str:
+    """Back where the action came from, if that is a page of this site."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("client_detail", args=[client_id])
+
+
+EXPORTS = {"ratings": exports.rating_chunks, "outcomes": exports.outcome_chunks}
+
+
+@login_required
+def export_list(request: HttpRequest) -> HttpResponse:
+    require_membership(request)
+    return render(request, "dashboards/exports.html")
+
+
+@login_required
+def export(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
+    """Everything of `dataset` the user may see, as CSV (streamed) or Excel."""
+    membership = require_membership(request)
+    if dataset not in EXPORTS or fmt not in ("csv", "xlsx"):
+        raise Http404
+    chunks = EXPORTS[dataset](clients_visible_to(membership))
+    filename = f"alliance-{dataset}-{timezone.localdate():%Y-%m-%d}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            exports.csv_stream(chunks), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    return FileResponse(exports.excel_file(chunks, dataset), as_attachment=True, filename=filename)

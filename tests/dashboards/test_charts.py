@@ -1,0 +1,236 @@
+"""Chart figures: what a clinician must be able to read off them is really in the figure.
+
+The client chart is built from a couple's episode (see test_stats): the client's outcome
+22.0 → 16.0 (a deterioration flag on session 2) and session 39.0, 39.0; the partner Sam's outcome
+10.0 → 30.0 and session 20.0 (a low-alliance flag).
+"""
+
+import json
+
+import pytest
+
+from alliance_app.dashboards.charts import chart_config, chart_json, client_chart, monthly_chart
+from alliance_app.dashboards.stats import MonthlyMean, client_trend
+from alliance_app.feedback.instruments import catalogue
+from tests.dashboards.test_stats import day, rating
+
+COUPLE = [
+    rating(11, 3, 1, day(2, 10), "outcome", "22.0", items=("5.0", "6.0", "5.5", "5.5")),
+    rating(12, 3, 1, day(2, 10), "outcome", "10.0", rater="partner", label="Sam"),
+    rating(13, 3, 1, day(2, 10), "session", "39.0"),
+    rating(14, 3, 1, day(2, 10), "session", "20.0", rater="partner", label="Sam"),
+    rating(15, 3, 2, day(2, 17), "outcome", "16.0"),
+    rating(16, 3, 2, day(2, 17), "outcome", "30.0", rater="partner", label="Sam"),
+    rating(17, 3, 2, day(2, 17), "session", "39.0"),
+]
+FLAGS = [
+    {
+        "rating_id": 15,
+        "kind": "deterioration",
+        "explanation": "Outcome 16.0 is 6.0 points below intake (22.0)",
+        "status": "open",
+    },
+    {
+        "rating_id": 14,
+        "kind": "low_alliance",
+        "explanation": "Session rating 20.0, below 36.0",
+        "status": "acknowledged",
+    },
+    # a flag on a rating of another episode is not this chart's business
+    {"rating_id": 99, "kind": "low_alliance", "explanation": "elsewhere", "status": "open"},
+]
+
+
+def instruments(*codes: str) -> dict:
+    return {code: catalogue().get(code) for code in codes}
+
+
+ADULT = instruments("outcome-adult", "session-adult")
+
+
+@pytest.fixture
+def figure() -> dict:
+    return client_chart(client_trend(COUPLE), FLAGS, ADULT)
+
+
+def traces(figure: dict) -> dict[str, dict]:
+    return {trace["name"]: trace for trace in figure["data"]}
+
+
+def shape_at(figure: dict, kind: str, yref: str) -> list[dict]:
+    return [
+        shape
+        for shape in figure["layout"]["shapes"]
+        if shape["type"] == kind and shape["yref"] == yref
+    ]
+
+
+def test_each_rater_gets_a_line_on_each_scale(figure):
+    by_name = traces(figure)
+    # outcome on the top axis (y), session on the bottom one (y2), both over session numbers
+    assert {
+        name: (t["yaxis"], t["x"], t["y"]) for name, t in by_name.items() if name != "Flag"
+    } == {
+        "Outcome · client": ("y", [1, 2], [22.0, 16.0]),
+        "Session · client": ("y2", [1, 2], [39.0, 39.0]),
+        "Outcome · partner (Sam)": ("y", [1, 2], [10.0, 30.0]),
+        "Session · partner (Sam)": ("y2", [1], [20.0]),
+    }
+    assert by_name["Outcome · client"]["mode"] == "lines+markers"
+
+
+def test_a_rater_keeps_its_colour_and_shape_across_both_scales(figure):
+    by_name = traces(figure)
+    client = (by_name["Outcome · client"], by_name["Session · client"])
+    partner = (by_name["Outcome · partner (Sam)"], by_name["Session · partner (Sam)"])
+    assert client[0]["marker"]["symbol"] == client[1]["marker"]["symbol"] == "circle"
+    assert partner[0]["marker"]["symbol"] == partner[1]["marker"]["symbol"] == "square"
+    assert client[0]["line"]["color"] == "#2f6f73"
+    assert partner[1]["line"]["color"] == "#e0a458"
+
+
+def test_the_cutoff_lines_sit_at_the_instruments_cutoffs(figure):
+    (outcome_line,) = shape_at(figure, "line", "y")
+    (session_line,) = shape_at(figure, "line", "y2")
+    assert (outcome_line["y0"], outcome_line["y1"]) == (25.0, 25.0)
+    assert (session_line["y0"], session_line["y1"]) == (36.0, 36.0)
+    assert outcome_line["line"]["dash"] == session_line["line"]["dash"] == "dash"
+    labels = {a["text"]: a["y"] for a in figure["layout"]["annotations"]}
+    assert labels["clinical cutoff 25.0"] == 25.0
+    assert labels["alliance cutoff 36.0"] == 36.0
+
+
+def test_the_child_outcome_scale_draws_its_own_cutoff():
+    ratings = [rating(1, 4, 1, day(1, 1), "outcome", "24.0")]
+    figure = client_chart(client_trend(ratings), [], instruments("outcome-child"))
+    (line,) = shape_at(figure, "line", "y")
+    assert line["y0"] == 32.0
+
+
+def test_the_reliable_change_band_spans_intake_plus_and_minus_five(figure):
+    # the client's intake is 22.0 (not the partner's 10.0): band 17.0 to 27.0
+    (band,) = shape_at(figure, "rect", "y")
+    assert (band["y0"], band["y1"]) == (17.0, 27.0)
+    assert band["xref"] == "x domain"
+    assert "reliable-change band" in [a["text"] for a in figure["layout"]["annotations"]]
+
+
+def test_without_a_client_outcome_rating_there_is_no_band():
+    partner_only = [row for row in COUPLE if row["rater"] == "partner"]
+    figure = client_chart(client_trend(partner_only), [], ADULT)
+    assert shape_at(figure, "rect", "y") == []
+
+
+def test_flag_markers_mark_the_flagged_points_only(figure):
+    flags = [trace for trace in figure["data"] if trace["name"] == "Flag"]
+    assert [(t["yaxis"], t["x"], t["y"]) for t in flags] == [
+        ("y", [2], [16.0]),  # the client's deterioration
+        ("y2", [1], [20.0]),  # the partner's low session rating
+    ]
+    assert [t["showlegend"] for t in flags] == [True, False]
+    assert flags[0]["marker"]["color"] == "#a4262c"
+    assert flags[0]["marker"]["symbol"] == "triangle-up"
+    assert "Outcome 16.0 is 6.0 points below intake (22.0) (open)" in flags[0]["hovertext"][0]
+    assert "Session rating 20.0, below 36.0 (acknowledged)" in flags[1]["hovertext"][0]
+
+
+def test_hover_shows_session_date_total_and_labelled_items(figure):
+    hover = traces(figure)["Outcome · client"]["hovertext"][0]
+    assert hover.split("<br>") == [
+        "Outcome · client",
+        "Session 1 · 2025-02-10",
+        "Total 22.0",
+        "Me: 5.0",
+        "The people closest to me: 6.0",
+        "Daily life: 5.5",
+        "All in all: 5.5",
+    ]
+    session_hover = traces(figure)["Session · client"]["hovertext"][0]
+    assert "Being listened to: 9.7" in session_hover
+
+
+def test_the_session_axis_zooms_in_but_keeps_low_ratings_visible(figure):
+    # the partner's 20.0 lowers the floor from 20 to 15
+    assert figure["layout"]["yaxis"]["range"] == [0, 40]
+    assert figure["layout"]["yaxis2"]["range"] == [15, 40]
+    client_only = [row for row in COUPLE if row["rater"] == "client"]
+    zoomed = client_chart(client_trend(client_only), [], ADULT)
+    assert zoomed["layout"]["yaxis2"]["range"] == [20, 40]
+
+
+def test_text_people_typed_is_escaped_for_plotly():
+    ratings = [rating(1, 3, 1, day(2, 10), "session", "30.0", rater="other", label="<b>Jo</b>")]
+    flags = [{"rating_id": 1, "kind": "low_alliance", "explanation": "a <i>", "status": "open"}]
+    figure = client_chart(client_trend(ratings), flags, ADULT)
+    names = [trace["name"] for trace in figure["data"]]
+    assert names == ["Session · other (&lt;b&gt;Jo&lt;/b&gt;)", "Flag"]
+    assert "a &lt;i&gt;" in figure["data"][1]["hovertext"][0]
+
+
+def test_the_layout_is_accessible_and_plain(figure):
+    layout = figure["layout"]
+    assert layout["font"]["family"].startswith("system-ui")
+    assert layout["paper_bgcolor"] == "rgba(0,0,0,0)"
+    assert layout["legend"]["orientation"] == "h"
+    assert layout["legend"]["y"] < 0
+    assert [a["text"] for a in layout["annotations"][:2]] == ["Outcome", "Session (alliance)"]
+    assert layout["xaxis"]["matches"] == "x2"
+
+
+def test_an_empty_trend_gives_a_figure_without_data():
+    figure = client_chart(client_trend([]), FLAGS, {})
+    assert figure["data"] == []
+    assert "shapes" not in figure["layout"]
+    json.dumps(figure)
+
+
+def test_the_client_chart_is_json_ready(figure):
+    assert json.loads(json.dumps(figure)) == figure
+
+
+# the team chart
+
+
+def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
+    monthly = [
+        MonthlyMean(therapist_id=1, month=day(1, 1), mean=36.0, count=3),
+        MonthlyMean(therapist_id=1, month=day(2, 1), mean=37.7, count=4),
+        MonthlyMean(therapist_id=2, month=day(1, 1), mean=33.0, count=1),
+    ]
+    figure = monthly_chart(monthly, {1: "Alex Moreno"})
+    assert [(t["name"], t["x"], t["y"]) for t in figure["data"]] == [
+        ("Alex Moreno", ["2025-01-01", "2025-02-01"], [36.0, 37.7]),
+        ("Therapist 2", ["2025-01-01"], [33.0]),
+    ]
+    assert figure["data"][0]["hovertext"][1] == "Alex Moreno<br>2025-02: mean 37.7 over 4 ratings"
+    (line,) = figure["layout"]["shapes"]
+    assert (line["y0"], line["y1"], line["line"]["dash"]) == (36.0, 36.0, "dash")
+    assert figure["layout"]["yaxis"]["range"] == [20, 40]
+
+
+def test_the_monthly_chart_of_nothing_is_empty():
+    assert monthly_chart([], {})["data"] == []
+
+
+# embedding
+
+
+def test_chart_json_cannot_close_the_script_element():
+    figure = {"data": [], "layout": {"title": {"text": "</script><script>alert(1)</script> & co"}}}
+    text = chart_json(figure)
+    assert "<" not in text
+    assert ">" not in text
+    assert "&" not in text
+    assert "\\u003c/script\\u003e" in text
+    assert json.loads(text) == figure
+
+
+def test_chart_json_embeds_a_whole_figure(figure):
+    assert json.loads(chart_json(figure)) == figure
+
+
+def test_the_chart_config_hides_the_logo_and_selection_tools():
+    config = chart_config()
+    assert config["displaylogo"] is False
+    assert config["responsive"] is True
+    assert {"lasso2d", "select2d"} <= set(config["modeBarButtonsToRemove"])
