@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "alliance_app.clinic",
     "alliance_app.feedback",
     "alliance_app.dashboards",
+    "alliance_app.audit",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -76,19 +78,28 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
+    "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "alliance_app.accounts.sessions.IdleTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "alliance_app.accounts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "alliance_app.feedback.client_mode.ClientModeLockMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "alliance_app.urls"
@@ -119,6 +130,19 @@ DATABASES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins and locks a username tried from one address too often.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = envint("LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours
+# Username and address together: a clinic behind one NAT address is not locked out as a whole,
+# and nobody can lock a colleague out from another machine.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -144,7 +168,7 @@ if TIME_ZONE not in available_timezones():
     )
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
@@ -153,11 +177,19 @@ STATICFILES_FINDERS = [
 ]
 # Third-party front-end files come from installed Python packages, never a CDN or a copy in
 # the repository: clinics run on closed networks. Name in /static/ -> file in the package.
+_BOOTSTRAP = package_dir("bootstrap_wrapper").parent / "bootstrap"
 PACKAGE_ASSETS = {
-    "bootstrap/css/bootstrap.min.css": package_dir("bootstrap_wrapper").parent
-    / "bootstrap/css/bootstrap.min.css",
-    "bootstrap/js/bootstrap.bundle.min.js": package_dir("bootstrap_wrapper").parent
-    / "bootstrap/js/bootstrap.bundle.min.js",
+    # The source maps come along: the minified files name them, and collectstatic's hashed
+    # names must resolve every file a stylesheet or script refers to.
+    **{
+        f"bootstrap/{name}": _BOOTSTRAP / name
+        for name in (
+            "css/bootstrap.min.css",
+            "css/bootstrap.min.css.map",
+            "js/bootstrap.bundle.min.js",
+            "js/bootstrap.bundle.min.js.map",
+        )
+    },
     "plotly/plotly.min.js": package_dir("plotly", "package_data", "plotly.min.js"),
 }
 STORAGES = {
@@ -183,15 +215,63 @@ for _dir in ALLIANCE_INSTRUMENT_DIRS:
     if not _dir.is_dir():
         raise ImproperlyConfigured(f"ALLIANCE_INSTRUMENT_DIRS names {_dir}, which is not a folder")
 
+# Staff sessions end after this many idle minutes; every request restarts the clock.
+SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", 30) * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Production hardening: on by default whenever DEBUG is off, each switchable for a deployment
+# that terminates TLS elsewhere (documented in SECURITY.md).
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers ask for /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", not DEBUG)
+if envbool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# No inline script runs without this response's nonce. Styles may be inline: plotly.js writes
+# its own <style> elements.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Two-factor login (TOTP) for staff: optional for everyone, required in an organisation whose
+# admin turns it on. The issuer name shows in the authenticator app.
+OTP_TOTP_ISSUER = os.environ.get("OTP_ISSUER", "Alliance")
+
+# The audit trail records the client address; behind a proxy it is the right-most address the
+# proxy adds to X-Forwarded-For (only trusted when this is on).
+AUDIT_TRUST_FORWARDED_FOR = envbool("AUDIT_TRUST_FORWARDED_FOR", False)
+
 # How long a remote rating link works, in hours.
 REMOTE_LINK_HOURS = envint("REMOTE_LINK_HOURS", 72)
 # Leaving client mode: this many wrong passwords within the window lock the unlock page.
 UNLOCK_MAX_ATTEMPTS = envint("UNLOCK_MAX_ATTEMPTS", 5)
 UNLOCK_WINDOW_SECONDS = envint("UNLOCK_WINDOW_SECONDS", 900)
+# A therapist creates at most this many remote links an hour.
+REMOTE_LINKS_PER_HOUR = envint("REMOTE_LINKS_PER_HOUR", 30)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
+    # Failed logins are in the audit trail; axes need not repeat every attempt in the log.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

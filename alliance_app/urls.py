@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from alliance_app.accounts import two_factor
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
@@ -22,6 +23,8 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/two-factor/", two_factor.setup, name="two_factor_setup"),
+    path("account/two-factor/verify/", two_factor.verify, name="two_factor_verify"),
     path("healthz", accounts_views.healthz, name="healthz"),
     # Dashboards
     path("caseload/", dashboard_views.caseload_view, name="caseload"),
@@ -38,6 +41,8 @@ urlpatterns = [
     # Therapist
     path("clients/<int:pk>/", clinic_views.client_detail, name="client_detail"),
     path("episodes/<int:pk>/close/", clinic_views.episode_close_view, name="episode_close"),
+    path("clients/<int:pk>/data.json", clinic_views.client_export, name="client_export"),
+    path("clients/<int:pk>/delete/", clinic_views.client_delete_view, name="client_delete"),
     path("clients/<int:pk>/sessions/today/", clinic_views.session_start, name="session_start"),
     path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),
     path("sessions/<int:pk>/links/", feedback_views.link_create, name="link_create"),
@@ -51,5 +56,6 @@ urlpatterns = [
     # Remote links: no login, the form and nothing else
     path("r/<str:token>/", feedback_views.remote_rate, name="remote_rate"),
     path("r-done/", feedback_views.remote_thanks, name="remote_thanks"),
+    path("audit/", include("alliance_app.audit.urls")),
     path("admin/", admin.site.urls),
 ]

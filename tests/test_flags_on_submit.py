@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from alliance_app.feedback.models import Flag, FlagStatus, Rating
+from alliance_app.feedback.services import flag_resolve
 from tests import factories
 from tests.factories import rate
 
@@ -81,8 +82,7 @@ def test_lasting_deterioration_is_flagged_again_only_after_the_open_flag_is_reso
     rate(sessions[0], "outcome-adult", "5 5 5 5")
     first = rate(sessions[1], "outcome-adult", "3 3 3 3").flags[0]
     assert kinds(rate(sessions[2], "outcome-adult", "3 3 3 3")) == []
-    first.status = FlagStatus.RESOLVED
-    first.save(update_fields=["status"])
+    flag_resolve(flag=first, by=sessions[0].episode.therapist, note="Plan changed.")
     assert kinds(rate(sessions[3], "outcome-adult", "3 3 3 3")) == ["deterioration"]
 
 

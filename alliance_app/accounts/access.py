@@ -26,14 +26,18 @@ def membership_for(user) -> Membership | None:
         return None
 
 
+def request_membership(request: HttpRequest) -> Membership | None:
+    """The caller's membership, fetched at most once per request."""
+    if not hasattr(request, "_alliance_membership"):
+        request._alliance_membership = membership_for(request.user)
+    return request._alliance_membership
+
+
 def require_membership(request: HttpRequest) -> Membership:
-    """The caller's membership, fetched once per request; no organisation at all is a 404."""
-    membership = getattr(request, "_alliance_membership", None)
+    """The caller's membership; a user of no organisation at all gets 404."""
+    membership = request_membership(request)
     if membership is None:
-        membership = membership_for(request.user)
-        if membership is None:
-            raise Http404
-        request._alliance_membership = membership
+        raise Http404
     return membership
 
 

@@ -1,23 +1,119 @@
+"""The Django admin, tenant by tenant.
+
+An organisation admin (staff, role admin) sees and changes only their own organisation's rows,
+and only their own organisation's objects appear in choices; a superuser (whoever runs the
+server) sees everything. Every ModelAdmin and inline of the project derives from the classes here.
+"""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from .models import Membership, Organization, Team, User
+from .access import request_membership
+from .models import Membership, Organization, Role, Team, User
+
+# How each model that can appear in a choice reaches its organisation.
+CHOICE_SCOPES = {
+    "accounts.organization": "pk",
+    "accounts.team": "organization",
+    "accounts.user": "membership__organization",
+    "clinic.client": "organization",
+    "clinic.episode": "client__organization",
+    "clinic.therapysession": "episode__client__organization",
+}
 
 
-class TeamInline(admin.TabularInline):
+def admin_organization(request) -> Organization | None:
+    """The organisation an organisation admin manages; None for everybody else."""
+    if not hasattr(request, "_alliance_admin_organization"):
+        membership = request_membership(request)
+        is_admin = membership is not None and membership.role == Role.ADMIN
+        request._alliance_admin_organization = membership.organization if is_admin else None
+    return request._alliance_admin_organization
+
+
+def may_administer(request) -> bool:
+    return request.user.is_superuser or admin_organization(request) is not None
+
+
+def scope_choices(request, field):
+    if field is None or request.user.is_superuser:
+        return field
+    scope = CHOICE_SCOPES.get(field.queryset.model._meta.label_lower)
+    if scope is not None:
+        organization = admin_organization(request)
+        field.queryset = field.queryset.filter(**{scope: organization.pk if organization else None})
+    return field
+
+
+class ScopedChoices:
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return scope_choices(request, super().formfield_for_foreignkey(db_field, request, **kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return scope_choices(request, field)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return may_administer(request)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return may_administer(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return may_administer(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return may_administer(request)
+
+
+class OrganizationScopedAdmin(ScopedChoices, admin.ModelAdmin):
+    organization_path = "organization"  # how this model reaches its organisation
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        organization = admin_organization(request)
+        if organization is None:
+            return rows.none()
+        return rows.filter(**{self.organization_path: organization.pk})
+
+    def has_module_permission(self, request) -> bool:
+        return may_administer(request)
+
+
+class ReadOnlyAdmin(OrganizationScopedAdmin):
+    """Records written only by the app's own services: read here, never changed."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ScopedTabularInline(ScopedChoices, admin.TabularInline):
+    pass
+
+
+class TeamInline(ScopedTabularInline):
     model = Team
     extra = 0
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "time_zone", "alliance_drop", "low_item", "no_change_sessions"]
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_path = "pk"
+    list_display = ["name", "slug", "time_zone", "require_two_factor", "alliance_drop", "low_item"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [TeamInline]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "time_zone"]}),
+        (None, {"fields": ["name", "slug", "time_zone", "require_two_factor"]}),
         (
             _("Flag thresholds"),
             {
@@ -32,23 +128,34 @@ class OrganizationAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization"]
     list_filter = ["organization"]
     search_fields = ["name"]
     list_select_related = ["organization"]
 
 
-class MembershipInline(admin.StackedInline):
+class MembershipInline(ScopedChoices, admin.StackedInline):
     model = Membership
     can_delete = False
     filter_horizontal = ["supervised_teams"]
 
+    def get_min_num(self, request, obj=None, **kwargs) -> int:
+        # Everyone an organisation admin adds belongs to the organisation.
+        return 0 if request.user.is_superuser else 1
+
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ScopedChoices, DjangoUserAdmin):
+    organization_path = "membership__organization"
     inlines = [MembershipInline]
     list_display = [
         "username",
@@ -62,6 +169,29 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["membership__role", "membership__organization", "is_active", "is_staff"]
     list_select_related = ["membership__organization"]
 
+    def get_queryset(self, request):
+        users = super().get_queryset(request)
+        organization = admin_organization(request)
+        if request.user.is_superuser:
+            return users
+        if organization is None:
+            return users.none()
+        return users.filter(**{self.organization_path: organization.pk})
+
+    def has_module_permission(self, request) -> bool:
+        return may_administer(request)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # Only the operator of the server grants superuser rights or raw permissions.
+        hidden = {"is_superuser", "groups", "user_permissions"}
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description=_("role"), ordering="membership__role")
     def role(self, user: User) -> str:
         return user.membership.get_role_display() if hasattr(user, "membership") else "—"
@@ -72,7 +202,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OrganizationScopedAdmin):
     list_display = ["user", "organization", "role", "team"]
     list_filter = ["organization", "role", "team"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]

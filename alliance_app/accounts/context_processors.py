@@ -1,7 +1,7 @@
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .access import membership_for
+from .access import request_membership
 from .models import Role
 
 # The pages each role works from, in menu order.
@@ -18,6 +18,7 @@ NAVIGATION = {
         ("inbox", _("Flag inbox")),
         ("team_statistics", _("Therapists")),
         ("exports", _("Exports")),
+        ("audit_log", _("Audit trail")),
         ("admin:index", _("Administration")),
     ],
 }
@@ -27,7 +28,7 @@ def membership(request):
     """The signed-in user's organisation, role and menu, for the page header."""
     if not hasattr(request, "user"):
         return {}
-    found = getattr(request, "_alliance_membership", None) or membership_for(request.user)
+    found = request_membership(request)
     if found is None:
         return {"membership": None, "navigation": []}
     navigation = [

@@ -53,6 +53,11 @@ class Organization(models.Model):
             "Points of outcome change that count as reliable. Blank: the scale's own value."
         ),
     )
+    require_two_factor = models.BooleanField(
+        _("require two-factor login"),
+        default=False,
+        help_text=_("Every member must confirm logins with an authenticator app."),
+    )
     no_change_sessions = models.CharField(
         _("no-change review at sessions"),
         max_length=50,

@@ -1,9 +1,11 @@
 from django.contrib import admin
 
+from alliance_app.accounts.admin import OrganizationScopedAdmin, ScopedTabularInline
+
 from .models import Client, Episode, TherapySession
 
 
-class EpisodeInline(admin.TabularInline):
+class EpisodeInline(ScopedTabularInline):
     model = Episode
     extra = 0
     fields = ["therapist", "opened", "closed", "closure"]
@@ -11,7 +13,7 @@ class EpisodeInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(OrganizationScopedAdmin):
     list_display = ["code", "organization", "age_band", "primary_therapist", "active", "created_at"]
     list_filter = ["organization", "age_band", "active"]
     search_fields = ["code"]
@@ -20,14 +22,15 @@ class ClientAdmin(admin.ModelAdmin):
     inlines = [EpisodeInline]
 
 
-class TherapySessionInline(admin.TabularInline):
+class TherapySessionInline(ScopedTabularInline):
     model = TherapySession
     extra = 0
     fields = ["number", "date", "format"]
 
 
 @admin.register(Episode)
-class EpisodeAdmin(admin.ModelAdmin):
+class EpisodeAdmin(OrganizationScopedAdmin):
+    organization_path = "client__organization"
     list_display = ["client", "therapist", "opened", "closed", "closure"]
     list_filter = ["closure", "client__organization"]
     search_fields = ["client__code"]
@@ -38,7 +41,8 @@ class EpisodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(TherapySession)
-class TherapySessionAdmin(admin.ModelAdmin):
+class TherapySessionAdmin(OrganizationScopedAdmin):
+    organization_path = "episode__client__organization"
     list_display = ["episode", "number", "date", "format"]
     list_filter = ["format", "episode__client__organization"]
     search_fields = ["episode__client__code"]

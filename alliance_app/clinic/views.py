@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import F, Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,8 +14,12 @@ from alliance_app.accounts.access import (
     may_act_on_flags,
     may_treat,
     require_membership,
+    require_role,
     require_treating,
 )
+from alliance_app.accounts.models import Role
+from alliance_app.audit.models import Action
+from alliance_app.audit.services import audit_record
 from alliance_app.dashboards import charts, stats
 from alliance_app.dashboards.selectors import rating_rows
 from alliance_app.feedback.instruments import catalogue
@@ -23,7 +27,7 @@ from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating, Sca
 from alliance_app.feedback.services import instrument_for_client
 
 from .models import Closure, Episode, SessionFormat
-from .services import episode_close, session_start_today
+from .services import client_data, client_delete, episode_close, session_start_today
 
 
 @login_required
@@ -31,6 +35,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A client's current (or latest) episode: chart, flags, sessions, and today's session."""
     client = get_visible_client(request, pk)
     membership = require_membership(request)
+    audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
     episode = client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
     sessions, ratings, chart_flags = [], [], []
     if episode is not None:
@@ -71,6 +76,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
             "can_treat": may_treat(membership, client),
             "can_act_on_flags": may_act_on_flags(membership, client),
+            "can_manage_data": membership.role == Role.ADMIN,
             "formats": SessionFormat.choices,
             "closures": Closure.choices,
             "raters": Rater.choices,
@@ -110,3 +116,39 @@ def episode_close_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("The episode of care is closed."))
     return redirect("client_detail", pk=episode.client_id)
+
+
+@login_required
+def client_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything held about one client, as JSON: the client's right of access."""
+    client = get_visible_client(request, pk)
+    require_role(request, Role.ADMIN)
+    audit_record(request, action=Action.CLIENT_EXPORTED, obj=client, detail=client.code)
+    response = JsonResponse(client_data(client), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="alliance-client-{client.code}.json"'
+    return response
+
+
+@login_required
+def client_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a client and all their data once the admin has typed the client's code."""
+    client = get_visible_client(request, pk)
+    require_role(request, Role.ADMIN)
+    if request.method == "POST":
+        if request.POST.get("code", "").strip() == client.code:
+            code, client_pk = client.code, client.pk
+            client_delete(client=client)
+            # The entry names the pseudonymous code only: no scores, notes or dates of care.
+            audit_record(
+                request,
+                action=Action.CLIENT_DELETED,
+                object_type="client",
+                object_id=str(client_pk),
+                detail=code,
+            )
+            messages.success(
+                request, _("Client %(code)s and all their data are deleted.") % {"code": code}
+            )
+            return redirect("home")
+        messages.error(request, _("The code you typed does not match. Nothing was deleted."))
+    return render(request, "clinic/client_delete.html", {"client": client})

@@ -21,6 +21,8 @@ from alliance_app.accounts.access import (
     therapists_visible_to,
 )
 from alliance_app.accounts.models import Role, Team
+from alliance_app.audit.models import Action
+from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.feedback.models import (
     OPEN_STATUSES,
@@ -215,9 +217,13 @@ def flag_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         if action == "acknowledge":
             flag_acknowledge(flag=flag, by=request.user, note=note)
+            audit_record(
+                request, action=Action.FLAG_ACKNOWLEDGED, obj=flag, detail=flag.client.code
+            )
             messages.success(request, _("Flag acknowledged."))
         else:
             flag_resolve(flag=flag, by=request.user, note=note)
+            audit_record(request, action=Action.FLAG_RESOLVED, obj=flag, detail=flag.client.code)
             messages.success(request, _("Flag resolved."))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -248,6 +254,9 @@ def export(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     if dataset not in EXPORTS or fmt not in ("csv", "xlsx"):
         raise Http404
     chunks = EXPORTS[dataset](clients_visible_to(membership))
+    audit_record(
+        request, action=Action.EXPORT_DOWNLOADED, object_type="export", detail=f"{dataset}.{fmt}"
+    )
     filename = f"alliance-{dataset}-{timezone.localdate():%Y-%m-%d}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(

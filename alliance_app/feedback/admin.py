@@ -1,20 +1,15 @@
 from django.contrib import admin
 
+from alliance_app.accounts.admin import ReadOnlyAdmin
+
 from .models import Flag, Rating, RemoteLink
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Rating)
 class RatingAdmin(ReadOnlyAdmin):
     """Ratings are read here; they are written only by the submit service, which validates them."""
 
+    organization_path = "session__episode__client__organization"
     list_display = [
         "session",
         "scale",
@@ -40,18 +35,17 @@ class RatingAdmin(ReadOnlyAdmin):
 class FlagAdmin(ReadOnlyAdmin):
     """Flags are raised by the submit service and move on through their own workflow."""
 
+    organization_path = "client__organization"
     list_display = ["client", "kind", "severity", "status", "created_at", "acknowledged_by"]
     list_filter = ["kind", "severity", "status", "client__organization"]
     search_fields = ["client__code", "explanation"]
     date_hierarchy = "created_at"
     list_select_related = ["client", "acknowledged_by"]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(RemoteLink)
 class RemoteLinkAdmin(ReadOnlyAdmin):
+    organization_path = "session__episode__client__organization"
     list_display = [
         "session",
         "instrument",

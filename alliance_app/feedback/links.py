@@ -67,6 +67,13 @@ def remote_link_create(
     return CreatedLink(link, token)
 
 
+def links_created_last_hour(user: User) -> int:
+    """How many links this user made in the past hour: link creation is rate-limited."""
+    return RemoteLink.objects.filter(
+        created_by=user, created_at__gte=timezone.now() - timedelta(hours=1)
+    ).count()
+
+
 def remote_link_open(token: str) -> RemoteLink:
     """The link a token names, if it is genuine, unexpired and unused; LinkRefused otherwise."""
     link = _genuine(token)

@@ -1,6 +1,7 @@
 import uuid
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -17,6 +18,8 @@ from alliance_app.accounts.access import (
     require_membership,
     require_treating,
 )
+from alliance_app.audit.models import Action
+from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import SessionFormat, TherapySession
 from alliance_app.measures import Instrument
 
@@ -32,7 +35,13 @@ from .client_mode import (
 )
 from .forms import HandOverForm, UnlockForm
 from .instruments import catalogue
-from .links import LinkRefused, remote_link_create, remote_link_open, remote_link_submit
+from .links import (
+    LinkRefused,
+    links_created_last_hour,
+    remote_link_create,
+    remote_link_open,
+    remote_link_submit,
+)
 from .models import Rater, Rating, RemoteLink
 from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
 from .summaries import rating_summary
@@ -184,11 +193,18 @@ def unlock(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not locked_out and form.is_valid():
         if request.user.check_password(form.cleaned_data["password"]):
             mode = client_mode_end(request)
+            audit_record(
+                request,
+                action=Action.CLIENT_MODE_UNLOCKED,
+                object_type="therapysession",
+                object_id=str(mode.session),
+            )
             if mode.rating is not None:
                 return redirect("rating_result", pk=mode.rating)
             session = TherapySession.objects.select_related("episode").get(pk=mode.session)
             return redirect("client_detail", pk=session.episode.client_id)
         unlock_failed(request)
+        audit_record(request, action=Action.CLIENT_MODE_UNLOCK_FAILED)
         locked_out = unlock_attempts_left(request) == 0
         form.add_error("password", _("That password is not right."))
     status = 429 if locked_out else 200 if request.method == "GET" or form.is_valid() else 400
@@ -221,12 +237,23 @@ def link_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Choose the scale and who rates."))
         return redirect("client_detail", pk=session.episode.client_id)
     rater, label = _rater_of(session, form.cleaned_data["rater"], form.cleaned_data["rater_label"])
+    if links_created_last_hour(request.user) >= settings.REMOTE_LINKS_PER_HOUR:
+        messages.error(request, _("Too many links in the last hour. Please try again later."))
+        response = redirect("client_detail", pk=session.episode.client_id)
+        response.status_code = 429
+        return response
     created = remote_link_create(
         session=session,
         scale=form.cleaned_data["scale"],
         created_by=request.user,
         rater=rater,
         rater_label=label,
+    )
+    audit_record(
+        request,
+        action=Action.REMOTE_LINK_CREATED,
+        obj=created.link,
+        detail=session.episode.client.code,
     )
     # The token is shown once: only its digest is stored, so it cannot be shown again later.
     shown = request.session.get(CREATED_LINKS_KEY, {})
@@ -261,11 +288,21 @@ def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
     """The page behind a remote link: the form and nothing else, no login."""
     if request.method == "POST":
         try:
-            remote_link_submit(token=token, data=request.POST)
+            result = remote_link_submit(token=token, data=request.POST)
         except LinkRefused as refused:
             return _refused(refused.message, 410 if refused.reason != "invalid" else 404)
         except ValidationError as error:
             return _invalid(request, error)
+        if result.created:
+            client = result.rating.session.episode.client
+            audit_record(
+                request,
+                action=Action.REMOTE_LINK_USED,
+                organization=client.organization,
+                object_type="remotelink",
+                object_id=str(result.rating.remote_link.pk),
+                detail=client.code,
+            )
         return JsonResponse({"status": "stored", "next": reverse("remote_thanks")})
     try:
         link = remote_link_open(token)

@@ -75,7 +75,6 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
             last_name=last,
             email=f"{username}@example.org",
             is_staff=role is Role.ADMIN,
-            is_superuser=role is Role.ADMIN,
         )
         membership = Membership.objects.create(
             user=user,

@@ -1,0 +1,100 @@
+"""The audit trail: who looked at or did what, and when. Entries are only ever added.
+
+Append-only is enforced three times: here in Python, in the admin, and by database triggers
+(migration 0002), so neither a code path we forgot nor a raw SQL statement can change the record.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from alliance_app.accounts.models import Organization
+
+
+class AuditImmutable(PermissionError):
+    """An audit entry was about to be changed or deleted."""
+
+
+class Action(models.TextChoices):
+    CLIENT_VIEWED = "client_viewed", _("Client record viewed")
+    CLIENT_EXPORTED = "client_exported", _("Client record exported")
+    CLIENT_DELETED = "client_deleted", _("Client deleted")
+    EXPORT_DOWNLOADED = "export_downloaded", _("Export downloaded")
+    FLAG_ACKNOWLEDGED = "flag_acknowledged", _("Flag acknowledged")
+    FLAG_RESOLVED = "flag_resolved", _("Flag resolved")
+    CLIENT_MODE_UNLOCKED = "client_mode_unlocked", _("Client mode unlocked")
+    CLIENT_MODE_UNLOCK_FAILED = "client_mode_unlock_failed", _("Client mode unlock failed")
+    REMOTE_LINK_CREATED = "remote_link_created", _("Remote link created")
+    REMOTE_LINK_USED = "remote_link_used", _("Remote link used")
+    LOGIN = "login", _("Logged in")
+    LOGIN_FAILED = "login_failed", _("Login failed")
+    LOGOUT = "logout", _("Logged out")
+    AUDIT_EXPORTED = "audit_exported", _("Audit trail exported")
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditImmutable("audit entries are append-only: they cannot be updated")
+
+    def delete(self):
+        raise AuditImmutable("audit entries are append-only: they cannot be deleted")
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    # Null for events outside any organisation, such as a failed login of an unknown username.
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name=_("organisation"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_name = models.CharField(
+        _("actor name"),
+        max_length=150,
+        blank=True,
+        help_text=_("The username at the time; for a failed login, the username tried."),
+    )
+    action = models.CharField(_("action"), max_length=40, choices=Action.choices)
+    object_type = models.CharField(_("object type"), max_length=40, blank=True)
+    # Text, not a foreign key: the entry outlives the object it is about.
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    detail = models.CharField(
+        _("detail"),
+        max_length=300,
+        blank=True,
+        help_text=_("A name such as an export file or a client code; never clinical content."),
+    )
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["organization", "at"], name="audit_org_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or '—'} {self.action}"
+
+    def save(self, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditImmutable("audit entries are append-only: a saved entry cannot change")
+        # Never an UPDATE, even for a new instance given an existing primary key.
+        super().save(**{**kwargs, "force_insert": True})
+
+    def delete(self, **kwargs):
+        raise AuditImmutable("audit entries are append-only: they cannot be deleted")

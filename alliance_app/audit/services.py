@@ -1,0 +1,65 @@
+import ipaddress
+
+from django.conf import settings
+from django.db import models
+from django.http import HttpRequest
+
+from alliance_app.accounts.access import request_membership
+from alliance_app.accounts.models import Organization
+
+from .models import AuditEntry
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    address = request.META.get("REMOTE_ADDR", "")
+    if getattr(settings, "AUDIT_TRUST_FORWARDED_FOR", False):
+        # The right-most address is the one our own proxy appended; the rest the client can forge.
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        address = forwarded or address
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def request_origin(request: HttpRequest | None) -> dict:
+    """Where a request came from, as AuditEntry fields."""
+    if request is None:
+        return {"ip": None, "user_agent": ""}
+    return {"ip": _client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300]}
+
+
+def audit_record(
+    request: HttpRequest | None,
+    *,
+    action: str,
+    organization: Organization | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    detail: str = "",
+    actor=None,
+) -> AuditEntry:
+    """Add one entry to the audit trail; `detail` names things, it never holds clinical content."""
+    user = getattr(request, "user", None)
+    if actor is None and user is not None and user.is_authenticated:
+        actor = user
+    organization_id = organization.pk if organization is not None else None
+    if organization_id is None and actor is not None:
+        if actor == user:
+            membership = request_membership(request)  # fetched once per request already
+        else:
+            membership = getattr(actor, "membership", None)
+        organization_id = membership.organization_id if membership else None
+    if obj is not None:
+        object_type, object_id = obj._meta.model_name, str(obj.pk)
+    return AuditEntry.objects.create(
+        organization_id=organization_id,
+        actor=actor,
+        actor_name=actor.get_username()[:150] if actor else "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        detail=detail[:300],
+        **request_origin(request),
+    )

@@ -1,0 +1,258 @@
+"""Every URL × every actor, with real object ids, against the status each should get.
+
+The list of URLs comes from the URL configuration itself: a new URL without a row here fails
+`test_the_matrix_covers_every_url`. The Django admin is one row (its index); its per-model
+tenant isolation is tested in test_tenant_isolation.py.
+"""
+
+import pytest
+from django.core import signing
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from alliance_app.accounts.models import Role
+from alliance_app.feedback.links import remote_link_create
+from alliance_app.feedback.views import TABLET_SALT
+from tests import factories
+from tests.factories import rate
+
+pytestmark = pytest.mark.django_db
+
+ACTORS = (
+    "anonymous",
+    "link_holder",
+    "therapist",
+    "colleague",
+    "supervisor",
+    "other_supervisor",
+    "admin",
+    "other_admin",
+)
+
+
+class World:
+    """Two organisations whose rows interleave, so an id from one is a plausible id in the other."""
+
+    def __init__(self):
+        self.org, self.other_org = factories.organization("A"), factories.organization("B")
+        north, elsewhere = factories.team(self.org, "North"), factories.team(self.other_org, "B1")
+        south = factories.team(self.org, "South")
+        self.users = {
+            "therapist": factories.user(self.org, team=north, username="tom-a"),
+            "colleague": factories.user(self.org, team=north, username="cleo-a"),
+            "supervisor": factories.user(self.org, role=Role.SUPERVISOR, username="sue-a"),
+            "other_supervisor": factories.user(self.org, role=Role.SUPERVISOR, username="sid-a"),
+            "admin": factories.user(self.org, role=Role.ADMIN, username="ada-a"),
+            "other_admin": factories.user(self.other_org, role=Role.ADMIN, username="bob-b"),
+        }
+        self.users["supervisor"].membership.supervised_teams.add(north)
+        self.users["other_supervisor"].membership.supervised_teams.add(south)
+        for admin in ("admin", "other_admin"):
+            self.users[admin].is_staff = True
+            self.users[admin].save()
+        outsider = factories.user(self.other_org, team=elsewhere, username="otto-b")
+        ids = {}
+        for owner, org, code in (
+            (self.users["therapist"], self.org, "ZQA-1"),
+            (outsider, self.other_org, "ZQB-1"),
+        ):
+            client = factories.client(org, owner, code=code)
+            session = factories.therapy_session(factories.episode(client))
+            rating = rate(session, "session-adult", "8 8 8 8").rating
+            ids[code] = (client, session, rating)
+        self.client, self.session, self.rating = ids["ZQA-1"]
+        self.flag = self.rating.flags.get()
+        created = remote_link_create(
+            session=self.session, scale="outcome", created_by=self.users["therapist"]
+        )
+        self.link, self.token = created.link, created.token
+        self.tablet_token = signing.dumps(
+            [self.session.pk, "session-adult", "client", ""], salt=TABLET_SALT
+        )
+
+
+def row(method, url, *statuses):
+    assert len(statuses) == len(ACTORS)
+    return method, url, dict(zip(ACTORS, statuses, strict=True))
+
+
+OUT = (302, 302)  # anonymous and the link holder are sent to log in
+
+MATRIX = {
+    # name: (method, URL from the world, statuses in ACTORS order)
+    "home": row("get", lambda w: "/", *OUT, 302, 302, 302, 302, 302, 302),
+    "login": row("get", lambda w: "/login/", 200, 200, 302, 302, 302, 302, 302, 302),
+    "logout": row("post", lambda w: "/logout/", 302, 302, 302, 302, 302, 302, 302, 302),
+    "healthz": row("get", lambda w: "/healthz", *(200,) * 8),
+    "two_factor_setup": row("get", lambda w: reverse("two_factor_setup"), *OUT, *(200,) * 6),
+    "two_factor_verify": row("get", lambda w: reverse("two_factor_verify"), *OUT, *(200,) * 6),
+    "caseload": row("get", lambda w: "/caseload/", *OUT, 200, 200, 200, 200, 403, 403),
+    "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
+    "team_statistics": row("get", lambda w: "/team/", *OUT, 403, 403, 200, 200, 200, 200),
+    "overview": row("get", lambda w: "/overview/", *OUT, 403, 403, 403, 403, 200, 200),
+    "flag_action": row(
+        "post",
+        lambda w: reverse("flag_action", args=[w.flag.pk, "acknowledge"]),
+        *OUT,
+        302,
+        404,
+        302,
+        404,
+        403,
+        404,
+    ),
+    "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
+    "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
+    "client_detail": row(
+        "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
+    ),
+    "session_start": row(
+        "post",
+        lambda w: reverse("session_start", args=[w.client.pk]),
+        *OUT,
+        302,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "episode_close": row(
+        "post",
+        lambda w: reverse("episode_close", args=[w.session.episode_id]),
+        *OUT,
+        302,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "client_export": row(
+        "get",
+        lambda w: reverse("client_export", args=[w.client.pk]),
+        *OUT,
+        403,
+        404,
+        403,
+        404,
+        200,
+        404,
+    ),
+    "client_delete": row(
+        "get",
+        lambda w: reverse("client_delete", args=[w.client.pk]),
+        *OUT,
+        403,
+        404,
+        403,
+        404,
+        200,
+        404,
+    ),
+    "hand_over": row(
+        "post",
+        lambda w: reverse("hand_over", args=[w.session.pk]),
+        *OUT,
+        302,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "link_create": row(
+        "post",
+        lambda w: reverse("link_create", args=[w.session.pk]),
+        *OUT,
+        302,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "link_detail": row(
+        "get",
+        lambda w: reverse("link_detail", args=[w.link.pk]),
+        *OUT,
+        200,
+        404,
+        200,
+        404,
+        200,
+        404,
+    ),
+    "rating_result": row(
+        "get",
+        lambda w: reverse("rating_result", args=[w.rating.pk]),
+        *OUT,
+        200,
+        404,
+        200,
+        404,
+        200,
+        404,
+    ),
+    # Without client mode on, its pages send a member home.
+    "client_rate": row("get", lambda w: "/rate/", *OUT, *(302,) * 6),
+    "rate_thanks": row("get", lambda w: "/rate/thanks/", *OUT, *(302,) * 6),
+    "unlock": row("get", lambda w: "/rate/unlock/", *OUT, *(302,) * 6),
+    "rate_submit": row(
+        "post",
+        lambda w: reverse("rate_submit", args=[w.tablet_token]),
+        *OUT,
+        400,
+        404,
+        403,
+        404,
+        403,
+        404,  # the therapist's empty form is invalid: 400
+    ),
+    "remote_rate": row("get", lambda w: reverse("remote_rate", args=[w.token]), *(200,) * 8),
+    "remote_thanks": row("get", lambda w: "/r-done/", *(200,) * 8),
+    "audit_log": row("get", lambda w: reverse("audit_log"), *OUT, 403, 403, 403, 403, 200, 200),
+    "audit_export": row(
+        "get", lambda w: reverse("audit_export"), *OUT, 403, 403, 403, 403, 200, 200
+    ),
+    # Non-staff members are sent to the admin's own login page.
+    "admin:index": row("get", lambda w: "/admin/", *OUT, 302, 302, 302, 302, 200, 200),
+}
+
+
+def url_names(patterns, namespace="") -> set[str]:
+    names = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                names.add("admin:index")
+            else:
+                names |= url_names(pattern.url_patterns, pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern):
+            assert pattern.name, f"every URL has a name: {pattern.pattern}"
+            names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+    return names
+
+
+def test_the_matrix_covers_every_url():
+    assert url_names(get_resolver().url_patterns) == set(MATRIX)
+
+
+def actor_client(world: World, actor: str) -> Client:
+    http = Client()
+    if actor == "link_holder":
+        assert http.get(reverse("remote_rate", args=[world.token])).status_code == 200
+    elif actor != "anonymous":
+        http.force_login(world.users[actor])
+    return http
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_actor_gets_the_expected_status(name):
+    world = World()
+    method, url, expected = MATRIX[name]
+    got = {}
+    for actor in ACTORS:
+        response = getattr(actor_client(world, actor), method)(url(world))
+        got[actor] = response.status_code
+    assert got == expected
