@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from alliance_app.accounts.models import User
 from alliance_app.clinic.models import TherapySession
 
 from .instruments import catalogue
-from .models import Channel, Rater, RemoteLink
+from .models import Channel, Rater, Rating, RemoteLink
 from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
 
 SALT = "alliance.feedback.remote-link"
@@ -106,6 +107,9 @@ def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
             raise LinkRefused(
                 "expired", _("This link has expired. Please ask your therapist for a new one.")
             )
+        if Rating.objects.filter(idempotency_key=idempotency_key).exists():
+            # The key belongs to a submission made elsewhere (another link, the tablet).
+            raise ValidationError(_("This form has already been used for another rating."))
         result = rating_submit(
             session=link.session,
             instrument_code=link.instrument,

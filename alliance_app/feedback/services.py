@@ -128,7 +128,14 @@ def rating_submit(
 
 
 def read_submission(data: Mapping[str, str], instrument: Instrument) -> tuple[dict, uuid.UUID]:
-    """The item scores and idempotency key of a submitted form; other fields are ignored."""
+    """The item scores and idempotency key of a submitted form; other fields are ignored.
+
+    A field sent twice is refused rather than read as its last value: the form never does it.
+    """
+    names = ("idempotency_key", *instrument.item_keys)
+    repeated = [name for name in names if len(getattr(data, "getlist", lambda n: [])(name)) > 1]
+    if repeated:
+        raise ValidationError({name: _("Give one answer for this line.") for name in repeated})
     try:
         key = uuid.UUID(str(data.get("idempotency_key", "")))
     except ValueError:
