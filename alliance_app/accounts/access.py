@@ -66,6 +66,15 @@ def get_visible_client(request: HttpRequest, pk: int) -> Client:
         raise Http404 from None
 
 
+def get_visible(request: HttpRequest, queryset: QuerySet, pk: int, client_path: str):
+    """An object reached through a client (`client_path`), if the caller may see that client."""
+    clients = clients_visible_to(require_membership(request))
+    try:
+        return queryset.get(pk=pk, **{f"{client_path}__in": clients})
+    except queryset.model.DoesNotExist:
+        raise Http404 from None
+
+
 def may_treat(membership: Membership, client: Client) -> bool:
     """Running sessions and handing the tablet over is for the client's own therapist."""
     if client.organization_id != membership.organization_id:

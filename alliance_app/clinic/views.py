@@ -3,13 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import (
-    clients_visible_to,
+    get_visible,
     get_visible_client,
     may_act_on_flags,
     may_treat,
@@ -103,11 +103,7 @@ def session_start(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def episode_close_view(request: HttpRequest, pk: int) -> HttpResponse:
-    episode = get_object_or_404(
-        Episode.objects.select_related("client"),
-        pk=pk,
-        client__in=clients_visible_to(require_membership(request)),
-    )
+    episode = get_visible(request, Episode.objects.select_related("client"), pk, "client")
     require_treating(request, episode.client)
     try:
         episode_close(episode=episode, closure=request.POST.get("closure", ""))

@@ -21,6 +21,8 @@ from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating
 from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
 
+from .stats import RATING_COLUMNS
+
 RATING_FIELDS = {
     "rating_id": "pk",
     "client_id": "session__episode__client_id",
@@ -33,21 +35,9 @@ RATING_FIELDS = {
 
 def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
     """Ratings as the rows dashboards.stats and dashboards.charts read."""
-    return list(
-        ratings.order_by().values(
-            "session_id",
-            "scale",
-            "instrument",
-            "rater",
-            "rater_label",
-            "total",
-            "item_1",
-            "item_2",
-            "item_3",
-            "item_4",
-            **{alias: F(path) for alias, path in RATING_FIELDS.items()},
-        )
-    )
+    plain = [column for column in RATING_COLUMNS if column not in RATING_FIELDS]
+    aliased = {alias: F(path) for alias, path in RATING_FIELDS.items() if alias in RATING_COLUMNS}
+    return list(ratings.order_by().values(*plain, **aliased))
 
 
 def episode_rows(episodes: QuerySet[Episode]) -> list[dict]:

@@ -7,17 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from alliance_app.accounts.access import (
-    clients_visible_to,
-    require_membership,
-    require_treating,
-)
+from alliance_app.accounts.access import get_visible, require_treating
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import SessionFormat, TherapySession
@@ -51,9 +47,8 @@ CREATED_LINKS_KEY = "alliance_created_links"
 
 
 def _visible_session(request: HttpRequest, pk: int) -> TherapySession:
-    clients = clients_visible_to(require_membership(request))
-    return get_object_or_404(
-        TherapySession.objects.select_related("episode__client"), pk=pk, episode__client__in=clients
+    return get_visible(
+        request, TherapySession.objects.select_related("episode__client"), pk, "episode__client"
     )
 
 
@@ -218,11 +213,11 @@ def unlock(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def rating_result(request: HttpRequest, pk: int) -> HttpResponse:
-    clients = clients_visible_to(require_membership(request))
-    rating = get_object_or_404(
+    rating = get_visible(
+        request,
         Rating.objects.select_related("session__episode__client"),
-        pk=pk,
-        session__episode__client__in=clients,
+        pk,
+        "session__episode__client",
     )
     return render(request, "feedback/result.html", {"summary": rating_summary(rating)})
 
@@ -263,11 +258,11 @@ def link_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    clients = clients_visible_to(require_membership(request))
-    link = get_object_or_404(
+    link = get_visible(
+        request,
         RemoteLink.objects.select_related("session__episode__client"),
-        pk=pk,
-        session__episode__client__in=clients,
+        pk,
+        "session__episode__client",
     )
     token = request.session.get(CREATED_LINKS_KEY, {}).pop(str(link.pk), None)
     request.session.modified = True

@@ -1,0 +1,446 @@
+"""Benchmark-sized synthetic clinics, inserted in bulk.
+
+demo.py's trajectory model decides what each client's history shows; this module decides the mix
+at scale (how many sessions, which therapist, which episodes closed) and turns each history into
+unsaved rows carrying the flags rating_submit would have raised, found by the same pure rules.
+"""
+
+import random
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
+
+from alliance_app.accounts.models import Membership, Organization, Role, Team, User
+from alliance_app.audit.models import AuditEntry
+from alliance_app.clinic.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
+from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
+from alliance_app.feedback.models import (
+    ITEM_FIELDS,
+    Channel,
+    Flag,
+    FlagStatus,
+    Rating,
+    RemoteLink,
+    SeverityChoice,
+)
+from alliance_app.feedback.services import instrument_for_client
+from alliance_app.measures import Finding, FlagKind, FlagRules, RatingPoint, Scale, flags_for
+
+BENCH_PASSWORD = "alliance-bench"  # noqa: S105 -- shared by every synthetic account; never real
+KEY_NAMESPACE = uuid.UUID("0c6b1f7e-93a4-4d2b-8a57-3f0d2e9c5b41")
+MAX_SESSIONS = 40
+# Clients with exactly MAX_SESSIONS sessions, so a benchmark can chart the longest history.
+LONG_HISTORIES = 10
+# Active clients of the first therapist: the caseload view at its heaviest.
+HEAVY_CASELOAD = 60
+CLOSED_SHARE = 0.3
+HISTORY_DAYS = 3 * 365
+# Days between sessions: mostly weekly, some fortnightly.
+SESSION_INTERVALS = (7, 7, 7, 14)
+BATCH_SIZE = 1000
+LASTING = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE})
+RESOLUTION_NOTES = (
+    "Talked it through in session; agreed to keep an eye on it.",
+    "Discussed with the client; adjusted the focus of our work.",
+    "Raised in supervision; plan reviewed with the client.",
+)
+ACKNOWLEDGEMENT_NOTE = "Will bring it up next session."
+# DEMO_MIX without its closures: at scale, CLOSED_SHARE decides which episodes have ended.
+TRAIT_MIX = tuple(
+    (count, {key: value for key, value in traits.items() if key != "closed"})
+    for count, traits in DEMO_MIX
+)
+
+
+class OrganizationInUse(Exception):
+    """The organisation has rows that must outlive it (audit entries), so it cannot be replaced."""
+
+
+@dataclass(frozen=True)
+class ScaleClient:
+    code: str
+    plan: ClientPlan
+    therapist: int  # index into the clinic's therapists
+
+
+def session_counts(rng: random.Random, *, clients: int, sessions: int) -> list[int]:
+    """Sessions per client, 1 to MAX_SESSIONS each, adding up to exactly `sessions`.
+
+    Lengths are skewed (many short episodes, a long tail), and up to LONG_HISTORIES clients get
+    exactly MAX_SESSIONS while every other client can still have one session.
+    """
+    if not 1 <= clients <= sessions <= clients * MAX_SESSIONS:
+        raise ValueError(f"cannot share {sessions} sessions among {clients} clients")
+    mean = sessions / clients
+    counts = [
+        min(MAX_SESSIONS, max(1, round(rng.gammavariate(2.0, mean / 2.0)))) for _ in range(clients)
+    ]
+    longest = min(LONG_HISTORIES, clients, (sessions - clients) // (MAX_SESSIONS - 1))
+    fixed = set(rng.sample(range(clients), longest))
+    for index in fixed:
+        counts[index] = MAX_SESSIONS
+    adjustable = [index for index in range(clients) if index not in fixed]
+    missing = sessions - sum(counts)
+    while missing:
+        step = 1 if missing > 0 else -1
+        room = [i for i in adjustable if 1 <= counts[i] + step <= MAX_SESSIONS]
+        rng.shuffle(room)
+        for index in room[: abs(missing)]:
+            counts[index] += step
+        missing -= step * min(len(room), abs(missing))
+    return counts
+
+
+def client_plans(
+    rng: random.Random, *, clients: int, sessions: int, therapists: int
+) -> list[ScaleClient]:
+    """Every client's plan and therapist, in the order they are inserted."""
+    plans = []
+    for count in session_counts(rng, clients=clients, sessions=sessions):
+        traits = _traits(rng, count)
+        plans.append(ClientPlan(sessions=count, closed=_closure(rng, traits, count), **traits))
+    owners = _caseloads(rng, plans, therapists)
+    return [
+        ScaleClient(code=f"C-{number:06d}", plan=plan, therapist=owner)
+        for number, (plan, owner) in enumerate(zip(plans, owners, strict=True), start=1)
+    ]
+
+
+def _fewest_sessions(traits: dict) -> int:
+    # As in demo_plans: a dip needs sessions around it, a course needs a few to show.
+    if traits["alliance"] in (Alliance.DROP, Alliance.RUPTURE_REPAIR):
+        return 5
+    return 4 if traits["course"] is not Course.IMPROVING else 1
+
+
+def _traits(rng: random.Random, sessions: int) -> dict:
+    fitting = [
+        (count, traits) for count, traits in TRAIT_MIX if _fewest_sessions(traits) <= sessions
+    ]
+    return rng.choices([traits for _, traits in fitting], [count for count, _ in fitting])[0]
+
+
+def _closure(rng: random.Random, traits: dict, sessions: int) -> str:
+    if rng.random() >= CLOSED_SHARE:
+        return ""
+    # Drop-out is likelier early on, and where the alliance is weak or the client worsening.
+    at_risk = (
+        sessions <= 3
+        or traits["alliance"] is Alliance.LOW
+        or traits["course"] is Course.DETERIORATING
+    )
+    unplanned = rng.random() < (0.7 if at_risk else 0.25)
+    return (Closure.UNPLANNED if unplanned else Closure.PLANNED).value
+
+
+def _caseloads(rng: random.Random, plans: list[ClientPlan], therapists: int) -> list[int]:
+    """Therapist per client: unevenly spread (part-time and full-time caseloads), and, when there
+    are enough active clients, the first therapist with a full HEAVY_CASELOAD of them."""
+    owners: list[int | None] = [None] * len(plans)
+    active = [index for index, plan in enumerate(plans) if not plan.closed]
+    pool = list(range(therapists))
+    if therapists > 1 and len(active) >= 2 * HEAVY_CASELOAD:
+        for index in rng.sample(active, HEAVY_CASELOAD):
+            owners[index] = 0
+        pool = pool[1:]
+    weights = [rng.uniform(0.6, 1.4) for _ in pool]
+    rest = [index for index, owner in enumerate(owners) if owner is None]
+    for index, owner in zip(rest, rng.choices(pool, weights, k=len(rest)), strict=True):
+        owners[index] = owner
+    return owners
+
+
+def staff_usernames(slug: str, *, therapists: int, teams: int) -> list[tuple[str, Role, int]]:
+    """(username, role, team number from 1; 0 for none) of everyone on the staff."""
+    return [
+        (f"{slug}-admin", Role.ADMIN, 0),
+        *((f"{slug}-supervisor-{n:02d}", Role.SUPERVISOR, n) for n in range(1, teams + 1)),
+        *(
+            (f"{slug}-therapist-{n:04d}", Role.THERAPIST, (n - 1) % teams + 1)
+            for n in range(1, therapists + 1)
+        ),
+    ]
+
+
+def staff_create(
+    *, slug: str, therapists: int, teams: int
+) -> tuple[Organization, list[User], Counter]:
+    """The organisation, its teams and staff; each supervisor supervises their own team."""
+    # Hashing is slow on purpose; one hash shared by every account keeps seeding fast.
+    password = make_password(BENCH_PASSWORD)
+    organization = Organization.objects.create(name=f"Scale clinic ({slug})", slug=slug)
+    team_rows = Team.objects.bulk_create(
+        Team(organization=organization, name=f"Team {n:02d}") for n in range(1, teams + 1)
+    )
+    people = staff_usernames(slug, therapists=therapists, teams=teams)
+    users = User.objects.bulk_create(
+        (
+            User(
+                username=username,
+                password=password,
+                first_name=role.name.title(),
+                last_name=username.rsplit("-", 1)[-1] if team else "",
+                email=f"{username}@example.org",
+                is_staff=role is Role.ADMIN,
+            )
+            for username, role, team in people
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    memberships = Membership.objects.bulk_create(
+        (
+            Membership(
+                user=user,
+                organization=organization,
+                role=role,
+                team=team_rows[team - 1] if team else None,
+            )
+            for user, (_, role, team) in zip(users, people, strict=True)
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    Supervision = Membership.supervised_teams.through
+    supervisions = Supervision.objects.bulk_create(
+        Supervision(membership_id=membership.pk, team_id=team_rows[team - 1].pk)
+        for membership, (_, role, team) in zip(memberships, people, strict=True)
+        if role is Role.SUPERVISOR
+    )
+    therapist_users = [
+        user for user, (_, role, _) in zip(users, people, strict=True) if role is Role.THERAPIST
+    ]
+    counts = Counter(
+        {
+            str(Organization._meta.verbose_name_plural): 1,
+            str(Team._meta.verbose_name_plural): len(team_rows),
+            str(User._meta.verbose_name_plural): len(users),
+            str(Membership._meta.verbose_name_plural): len(memberships),
+            "supervised teams": len(supervisions),
+        }
+    )
+    return organization, therapist_users, counts
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """What every client's rows share."""
+
+    organization: Organization
+    therapists: list[User]
+    today: date
+    rules: FlagRules
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, organization: Organization, therapists: list[User], today: date) -> "Clinic":
+        return cls(
+            organization,
+            therapists,
+            today,
+            organization.flag_rules(),
+            ZoneInfo(organization.time_zone),
+        )
+
+
+@dataclass
+class RowBatch:
+    """Unsaved rows of a few hundred clients, linked by object so one insert pass saves them."""
+
+    clients: list[Client] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)
+    sessions: list[TherapySession] = field(default_factory=list)
+    ratings: list[Rating] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+    def insert(self) -> Counter:
+        # bulk_create returns primary keys (PostgreSQL, SQLite 3.35+), and each later insert
+        # takes its foreign keys from the objects saved before it.
+        with transaction.atomic():
+            for model, rows in self._tables():
+                model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        return Counter(
+            {str(model._meta.verbose_name_plural): len(rows) for model, rows in self._tables()}
+        )
+
+    def _tables(self):
+        return (
+            (Client, self.clients),
+            (Episode, self.episodes),
+            (TherapySession, self.sessions),
+            (Rating, self.ratings),
+            (Flag, self.flags),
+        )
+
+
+def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: RowBatch) -> None:
+    """Add one client's episode, sessions, ratings and flags to `batch`."""
+    plan = entry.plan
+    therapist = clinic.therapists[entry.therapist]
+    client = Client(
+        organization=clinic.organization,
+        code=entry.code,
+        age_band=plan.age_band,
+        primary_therapist=therapist,
+        active=not plan.closed,
+    )
+    interval = timedelta(days=rng.choice(SESSION_INTERVALS))
+    span = interval * (plan.sessions - 1)
+    # Closed episodes ended weeks to years ago; open ones had their latest session lately.
+    if plan.closed:
+        ended = clinic.today - timedelta(days=rng.randint(21, max(21, HISTORY_DAYS - span.days)))
+    else:
+        ended = clinic.today - timedelta(days=rng.randint(0, 11))
+    first = ended - span
+    episode = Episode(
+        client=client,
+        therapist=therapist,
+        opened=first,
+        closed=ended if plan.closed else None,
+        closure=plan.closed,
+    )
+    batch.clients.append(client)
+    batch.episodes.append(episode)
+
+    instruments = {scale: instrument_for_client(client, scale) for scale in Scale}
+    session_format = SessionFormat.COUPLE if len(plan.raters) > 1 else SessionFormat.INDIVIDUAL
+    earlier: dict[tuple[Scale, str], list[RatingPoint]] = defaultdict(list)
+    # Per lasting flag kind, when the latest such flag was resolved (None: still open).
+    lasting: dict[FlagKind, datetime | None] = {}
+    for scores in history(rng, plan):
+        day = first + interval * (scores.number - 1)
+        session = TherapySession(
+            episode=episode, number=scores.number, date=day, format=session_format
+        )
+        batch.sessions.append(session)
+        channel = Channel.REMOTE if rng.random() < 0.1 else Channel.TABLET
+        for scale, by_rater in ((Scale.OUTCOME, scores.outcome), (Scale.SESSION, scores.session)):
+            instrument = instruments[scale]
+            stored_at = datetime.combine(
+                day, time(9 if scale is Scale.OUTCOME else 10), tzinfo=clinic.zone
+            )
+            for rater, items in by_rater.items():
+                total = sum(items, Decimal("0.0"))
+                rating = Rating(
+                    session=session,
+                    instrument=instrument.code,
+                    scale=scale.value,
+                    rater=rater,
+                    total=total,
+                    channel=channel,
+                    created_at=stored_at,
+                    idempotency_key=uuid.uuid5(
+                        KEY_NAMESPACE,
+                        f"{clinic.organization.slug}/{entry.code}/{scores.number}/{scale}/{rater}",
+                    ),
+                    entered_by=therapist,
+                    **dict(zip(ITEM_FIELDS, items, strict=True)),
+                )
+                batch.ratings.append(rating)
+                point = RatingPoint(scores.number, rater, instrument, items, total)
+                findings = flags_for(point, earlier[scale, rater], clinic.rules)
+                earlier[scale, rater].append(point)
+                for finding in findings:
+                    if finding.kind in LASTING and _still_open(lasting, finding.kind, stored_at):
+                        continue
+                    flag = _flag(rng, clinic, client, rating, finding, therapist)
+                    batch.flags.append(flag)
+                    if finding.kind in LASTING:
+                        lasting[finding.kind] = flag.resolved_at
+
+
+def _still_open(lasting: dict[FlagKind, datetime | None], kind: FlagKind, at: datetime) -> bool:
+    # rating_submit skips a deterioration or no-change flag while one is open for the client.
+    if kind not in lasting:
+        return False
+    resolved_at = lasting[kind]
+    return resolved_at is None or resolved_at > at
+
+
+def _flag(
+    rng: random.Random,
+    clinic: Clinic,
+    client: Client,
+    rating: Rating,
+    finding: Finding,
+    therapist: User,
+) -> Flag:
+    """The flag as rating_submit stores it, then worked through as a clinic would: flags older
+    than three weeks resolved in a later session, some of the last fortnight's acknowledged."""
+    flag = Flag(
+        client=client,
+        rating=rating,
+        kind=finding.kind.value,
+        item=finding.item,
+        severity=SeverityChoice.from_measures(finding.severity),
+        explanation=gettext(finding.message) % finding.params,
+        created_at=rating.created_at,
+    )
+    age = (clinic.today - rating.session.date).days
+    if age > 21:
+        at = rating.created_at + timedelta(days=rng.randint(1, 14), hours=2)
+        flag.status = FlagStatus.RESOLVED
+        flag.acknowledged_by = flag.resolved_by = therapist
+        flag.acknowledged_at = flag.resolved_at = at
+        flag.resolved_note = rng.choice(RESOLUTION_NOTES)
+    elif age > 7 and rng.random() < 0.5:
+        flag.status = FlagStatus.ACKNOWLEDGED
+        flag.acknowledged_by = therapist
+        flag.acknowledged_at = rating.created_at + timedelta(days=rng.randint(1, 3))
+        flag.acknowledged_note = ACKNOWLEDGEMENT_NOTE
+    return flag
+
+
+def organization_delete(organization: Organization) -> None:
+    """Delete an organisation and everything in it with one statement per table.
+
+    The ORM's delete() would load every rating to cascade in Python; these rows have nothing
+    that must be told, so set-based deletes in dependency order do the same in seconds.
+    """
+    members = User.objects.filter(membership__organization=organization)
+    if AuditEntry.objects.filter(Q(organization=organization) | Q(actor__in=members)).exists():
+        raise OrganizationInUse(
+            f"organisation {organization.slug!r} has audit entries, which are kept for good"
+        )
+    clients = Client.objects.filter(organization=organization)
+    sessions = TherapySession.objects.filter(episode__client__in=clients)
+    with transaction.atomic():
+        for rows in (
+            Flag.objects.filter(client__in=clients),
+            RemoteLink.objects.filter(session__in=sessions),
+            Rating.objects.filter(session__in=sessions),
+            sessions,
+            Episode.objects.filter(client__in=clients),
+            clients,
+        ):
+            _delete_all(rows)
+        members.delete()
+        Team.objects.filter(organization=organization).delete()
+        organization.delete()
+
+
+def _delete_all(rows: QuerySet) -> None:
+    subquery, params = rows.values("pk").query.sql_with_params()
+    meta = rows.model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    pk = connection.ops.quote_name(meta.pk.column)
+    with connection.cursor() as cursor:
+        # Names come from model metadata and values are parameters: nothing user-supplied.
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({subquery})", params)  # noqa: S608
+
+
+def tables_analyze() -> None:
+    """Give PostgreSQL's planner statistics for the tables just filled."""
+    if connection.vendor != "postgresql":
+        return
+    models = (Organization, Team, User, Membership, Membership.supervised_teams.through)
+    models += (Client, Episode, TherapySession, Rating, Flag)
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
