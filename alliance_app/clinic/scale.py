@@ -74,16 +74,24 @@ class ScaleClient:
 def session_counts(rng: random.Random, *, clients: int, sessions: int) -> list[int]:
     """Sessions per client, 1 to MAX_SESSIONS each, adding up to exactly `sessions`.
 
-    Lengths are skewed (many short episodes, a long tail), and up to LONG_HISTORIES clients get
-    exactly MAX_SESSIONS while every other client can still have one session.
+    Lengths follow a beta distribution over 1..MAX_SESSIONS with the mean the totals ask for:
+    right-skewed (many short episodes, a long tail) when the mean is low, broad when it is high,
+    never piling up at the maximum. Up to LONG_HISTORIES clients get exactly MAX_SESSIONS, as
+    many as the totals allow.
     """
     if not 1 <= clients <= sessions <= clients * MAX_SESSIONS:
         raise ValueError(f"cannot share {sessions} sessions among {clients} clients")
-    mean = sessions / clients
-    counts = [
-        min(MAX_SESSIONS, max(1, round(rng.gammavariate(2.0, mean / 2.0)))) for _ in range(clients)
-    ]
-    longest = min(LONG_HISTORIES, clients, (sessions - clients) // (MAX_SESSIONS - 1))
+    share = (sessions / clients - 1) / (MAX_SESSIONS - 1)
+    if 0 < share < 1:
+        alpha = 1.2
+        beta = alpha * (1 - share) / share
+        counts = [
+            1 + round((MAX_SESSIONS - 1) * rng.betavariate(alpha, beta)) for _ in range(clients)
+        ]
+    else:
+        counts = [sessions // clients] * clients
+    # Long histories take at most half the sessions beyond everyone's first.
+    longest = min(LONG_HISTORIES, (sessions - clients) // (2 * (MAX_SESSIONS - 1)))
     fixed = set(rng.sample(range(clients), longest))
     for index in fixed:
         counts[index] = MAX_SESSIONS
@@ -406,7 +414,8 @@ def organization_delete(organization: Organization) -> None:
     members = User.objects.filter(membership__organization=organization)
     if AuditEntry.objects.filter(Q(organization=organization) | Q(actor__in=members)).exists():
         raise OrganizationInUse(
-            f"organisation {organization.slug!r} has audit entries, which are kept for good"
+            f"organisation {organization.slug!r} has audit entries (someone logged in or worked "
+            "there), and audit entries are kept for good"
         )
     clients = Client.objects.filter(organization=organization)
     sessions = TherapySession.objects.filter(episode__client__in=clients)

@@ -14,7 +14,7 @@ from collections import Counter
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -74,7 +74,9 @@ class Command(BaseCommand):
             try:
                 organization_delete(existing)
             except OrganizationInUse as error:
-                raise CommandError(f"Cannot replace: {error}.") from None
+                raise CommandError(
+                    f"Cannot replace: {error}. Seed under another --organization-slug."
+                ) from None
         usernames = [name for name, *_ in staff_usernames(slug, therapists=therapists, teams=teams)]
         if User.objects.filter(username__in=usernames).exists():
             raise CommandError(f"Users named {slug}-… already exist outside organisation {slug!r}.")
@@ -127,6 +129,8 @@ class Command(BaseCommand):
                     counts += batch.insert()
                     progress.update(len(batch.sessions))
                     batch = RowBatch()
+                    # With DEBUG on, Django keeps every statement's SQL: megabytes per chunk.
+                    reset_queries()
             counts += batch.insert()
             progress.update(len(batch.sessions))
         return counts
