@@ -237,7 +237,16 @@ class Flag(models.Model):
                 name="flag_resolved_with_note",
             ),
         ]
-        indexes = [models.Index(fields=["client", "status"], name="flag_client_status")]
+        indexes = [
+            models.Index(fields=["client", "status"], name="flag_client_status"),
+            # The inbox and caseload read only flags still needing attention, a small share of
+            # all flags once an organisation has used Alliance for a while.
+            models.Index(
+                fields=["-status", "-severity", "created_at"],
+                condition=Q(status__in=["open", "acknowledged"]),
+                name="flag_needing_attention",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.client}"
