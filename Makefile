@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate demo screenshots clean
+.PHONY: install run test lint format migrate demo screenshots bench clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ format: install
 # The README's pictures, made by the browser tests (needs Debian's chromium).
 screenshots: install
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/browser/test_screenshots.py
+
+# The benchmark on PostgreSQL with the scaled data (bench/README.md); BENCH_ARGS=--reseed seeds anew.
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

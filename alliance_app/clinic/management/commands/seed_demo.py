@@ -101,18 +101,20 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
         counts["clients"] += 1
         counts["sessions"] += sessions
         counts["ratings"] += ratings
-    _work_through_old_flags(rng, today)
+    _work_through_old_flags(rng, organization, today)
     return counts
 
 
-def _work_through_old_flags(rng: random.Random, today: date) -> None:
+def _work_through_old_flags(rng: random.Random, organization: Organization, today: date) -> None:
     """A clinic that uses Alliance has talked about last month's flags; this week's are open."""
     notes = (
         "Talked it through in session; agreed to keep an eye on it.",
         "Discussed with the client; adjusted the focus of our work.",
         "Raised in supervision; plan reviewed with the client.",
     )
-    flags = Flag.objects.select_related("rating__session", "client__primary_therapist")
+    flags = Flag.objects.filter(client__organization=organization).select_related(
+        "rating__session", "client__primary_therapist"
+    )
     for flag in flags.order_by("pk"):
         age = (today - flag.rating.session.date).days
         therapist = flag.client.primary_therapist

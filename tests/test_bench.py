@@ -1,0 +1,405 @@
+"""The benchmark's pure parts (bench/): percentiles, the ratio table and its JSON, the no-loss
+reconciliation, wrk's output; and, against tiny stdlib servers on 127.0.0.1, the Lua scripts
+and the no-loss driver's retries. No PostgreSQL, no Django database."""
+
+import json
+import shutil
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bench.load import measure, phase_duration, wrk_command
+from bench.lossless import Driver, Expected, StoredRating, reconcile
+from bench.stats import (
+    CLIENT_PAGE_BUDGET_BYTES,
+    SCHEMA,
+    Measurement,
+    format_table,
+    page_weight,
+    parse_wrk,
+    percentile,
+    ratio_rows,
+    results_document,
+)
+from bench.web import loopback
+
+# -- percentiles --------------------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_closest_ranks():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile(range(1, 101), 95) == pytest.approx(95.05)
+    assert percentile([4, 1, 3, 2], 0) == 1
+    assert percentile([4, 1, 3, 2], 100) == 4
+    assert percentile([7.5], 95) == 7.5
+
+
+def test_percentile_refuses_nothing_and_out_of_range():
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1, 2], 101)
+
+
+# -- the ratio table and the results document ----------------------------------------------------
+
+
+def measurement(name, p50, p95, target=None, requests=100, errors=0):
+    return Measurement(
+        name=name,
+        label=name.replace("_", " "),
+        method="GET",
+        path=f"/{name}/",
+        requests=requests,
+        duration_s=10.0,
+        p50_ms=p50,
+        p95_ms=p95,
+        errors=errors,
+        target_p95_ratio=target,
+    )
+
+
+def rows():
+    return ratio_rows(
+        [
+            measurement("healthz", 2.0, 4.0, requests=5000),
+            measurement("rating_submit", 5.0, 10.0, target=3.0),
+            measurement("caseload", 10.0, 40.0, target=8.0, errors=2),
+            measurement("export", 100.0, 200.0),
+        ],
+        "healthz",
+    )
+
+
+def test_ratio_rows_divide_by_the_floor_and_judge_targets():
+    by_name = {row["name"]: row for row in rows()}
+    assert by_name["healthz"]["p50_ratio"] == 1.0 and by_name["healthz"]["p95_ratio"] == 1.0
+    assert by_name["rating_submit"]["p50_ratio"] == 2.5
+    assert by_name["rating_submit"]["p95_ratio"] == 2.5
+    assert by_name["rating_submit"]["meets_target"] is True
+    assert by_name["caseload"]["p95_ratio"] == 10.0
+    assert by_name["caseload"]["meets_target"] is False
+    assert by_name["export"]["meets_target"] is None
+    assert by_name["healthz"]["rps"] == 500.0
+
+
+def test_ratio_rows_need_the_floor():
+    with pytest.raises(ValueError):
+        ratio_rows([measurement("caseload", 1.0, 2.0)], "healthz")
+
+
+def test_the_table_shows_ratios_targets_and_misses():
+    table = format_table(rows())
+    lines = table.splitlines()
+    assert lines[0].split()[0] == "endpoint" and set(lines[1]) <= {"-", " "}
+    caseload = next(line for line in lines if line.startswith("caseload"))
+    assert "10.0" in caseload and "≤ 8×" in caseload and caseload.endswith("MISSED")
+    assert next(line for line in lines if line.startswith("rating submit")).endswith("ok")
+
+
+def test_the_results_document_has_a_fixed_shape():
+    lossless = [{"name": "one", "ok": True}, {"name": "kill", "ok": False}]
+    weight = page_weight(6000, [{"path": "/static/a.css", "bytes": 2000, "encoding": "gzip"}])
+    document = results_document(
+        started_at="2026-11-25T00:00:00+00:00",
+        finished_at="2026-11-25T00:10:00+00:00",
+        duration_s=600.04,
+        environment={"cpus": 2},
+        dataset={"name": "scale"},
+        personas={},
+        load={"tool": "wrk"},
+        floor="healthz",
+        floor_check="export",
+        rows=rows(),
+        client_page=weight,
+        lossless=lossless,
+    )
+    assert json.loads(json.dumps(document)) == document
+    assert document["schema"] == SCHEMA and document["duration_s"] == 600.0
+    assert document["endpoints"][0]["name"] == "healthz"
+    assert {"p50_ratio", "p95_ratio", "p50_ms", "p95_ms", "rps", "errors"} <= set(
+        document["endpoints"][1]
+    )
+    assert document["summary"] == {
+        "targets": {"rating_submit": True, "caseload": False},
+        "all_targets_met": False,
+        "floor_drift_p50": 50.0,
+        "client_page_within_budget": True,
+        "lossless_ok": False,
+    }
+    assert weight["total_bytes"] == 8000 and weight["budget_bytes"] == CLIENT_PAGE_BUDGET_BYTES
+
+
+def test_page_weight_over_budget():
+    assert not page_weight(90_000, [{"path": "/static/x.js", "bytes": 20_000}])["within_budget"]
+
+
+# -- reconciliation ------------------------------------------------------------------------------
+
+
+def expected(session, items=("1.0", "2.0", "3.0", "4.0")):
+    return Expected(slot=(session, "outcome", "client", ""), items=items)
+
+
+def stored(key, session, items=("1.0", "2.0", "3.0", "4.0")):
+    return StoredRating(key=key, slot=(session, "outcome", "client", ""), items=items)
+
+
+def test_reconcile_exact():
+    result = reconcile({"a": expected(1), "b": expected(2)}, [stored("a", 1), stored("b", 2)])
+    assert result.ok and result.exact
+    assert result.summary()["lost"] == 0 and result.summary()["stored"] == 2
+
+
+def test_reconcile_reports_lost_duplicated_extra_and_mismatched_exactly():
+    acknowledged = {
+        "a": expected(1),
+        "b": expected(2),
+        "c": expected(3),
+        "d": expected(4, ("9.0", "9.0", "9.0", "9.0")),
+    }
+    rows_ = [
+        stored("a", 1),
+        stored("a", 1),  # the same key twice
+        stored("c", 3),
+        stored("x", 3),  # a second rating in c's slot, never sent
+        stored("d", 4),  # other answers than acknowledged
+        stored("y", 5),  # sent, the answer never came: in doubt
+    ]
+    result = reconcile(acknowledged, rows_, attempted={"y"})
+    assert result.lost == ["b"]
+    assert result.duplicated == ["a"]
+    assert result.duplicated_slots == [(1, "outcome", "client", ""), (3, "outcome", "client", "")]
+    assert result.extra == ["x", "y"]
+    assert result.in_doubt_stored == ["y"]
+    assert result.unexpected == ["x"]
+    assert result.mismatched == ["d"]
+    assert not result.ok
+    summary = result.summary()
+    assert (summary["acknowledged"], summary["stored"], summary["lost"]) == (4, 6, 1)
+    assert summary["examples"]["lost"] == ["b"]
+
+
+def test_reconcile_accepts_a_stored_rating_whose_acknowledgement_was_lost():
+    result = reconcile({"a": expected(1)}, [stored("a", 1), stored("z", 2)], attempted={"z"})
+    assert result.ok and not result.exact
+    assert result.in_doubt_stored == ["z"]
+
+
+# -- wrk ---------------------------------------------------------------------------------------
+
+WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000/healthz
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.61ms    1.02ms  21.93ms   87.40%
+    Req/Sec     1.53k   110.22     1.71k    72.00%
+  22843 requests in 15.00s, 5.32MB read
+Requests/sec:   1522.74
+Transfer/sec:    363.08KB
+WRK_JSON {"requests":22843,"duration_us":15001503,"bytes":5578901,"errors":{"connect":0,"read":1,"write":0,"status":3,"timeout":2},"statuses":{"200":22840,"500":3},"unexpected":3,"wrapped":0,"latency_us":{"min":512,"max":21930,"mean":2610.4,"stdev":1020.2,"p50":2460,"p90":3500,"p95":5270,"p99":9100}}
+"""  # noqa: E501
+
+
+def test_parse_wrk_reads_the_json_line_and_requests_per_second():
+    parsed = parse_wrk(WRK_OUTPUT)
+    assert parsed["requests"] == 22843
+    assert parsed["duration_s"] == pytest.approx(15.0015)
+    assert (parsed["p50_ms"], parsed["p95_ms"], parsed["p99_ms"]) == (2.46, 5.27, 9.1)
+    assert parsed["transport_errors"] == 3 and parsed["status_errors"] == 3
+    assert parsed["unexpected"] == 3 and parsed["statuses"] == {"200": 22840, "500": 3}
+    assert parsed["rps_reported"] == 1522.74
+
+
+def test_parse_wrk_without_the_json_line_fails():
+    with pytest.raises(ValueError, match="WRK_JSON"):
+        parse_wrk("Running 1s test @ http://127.0.0.1:1/\nRequests/sec: 10\n")
+
+
+def test_slow_endpoints_get_longer_phases_within_a_cap():
+    assert phase_duration(3000, 3.0, 15, 40, 45) == 15
+    assert phase_duration(5, 3.0, 15, 40, 45) == 24
+    assert phase_duration(1, 3.0, 15, 40, 45) == 45
+    assert phase_duration(0, 3.0, 15, 40, 45) == 45
+
+
+def test_only_loopback_is_a_target():
+    assert loopback("http://127.0.0.1:8000") == ("127.0.0.1", 8000)
+    for url in ("http://10.0.0.1:8000", "http://example.org:80", "https://127.0.0.1:8443"):
+        with pytest.raises(ValueError):
+            loopback(url)
+    with pytest.raises(ValueError):
+        wrk_command("http://192.168.1.2:8000/", script="get", duration_s=1, connections=1)
+
+
+def test_wrk_command_carries_headers_and_script_arguments():
+    command = wrk_command(
+        "http://127.0.0.1:8000/caseload/",
+        script="get",
+        duration_s=15,
+        connections=4,
+        headers={"Cookie": "sessionid=x"},
+        args=("200",),
+    )
+    assert command[command.index("--connections") + 1] == "4"
+    assert command[command.index("--duration") + 1] == "15s"
+    assert command[command.index("--script") + 1].endswith("bench/lua/get.lua")
+    assert "Cookie: sessionid=x" in command
+    assert command[-3:] == ["http://127.0.0.1:8000/caseload/", "--", "200"]
+
+
+# -- against tiny servers on 127.0.0.1 ----------------------------------------------------------
+
+
+class Store:
+    """A stand-in for the app: stores a key once, answers a replay with 200; the first try of
+    every key listed in `drop_first` is stored but its answer is never sent (a crash)."""
+
+    def __init__(self, drop_first=()):
+        self.lock = threading.Lock()
+        self.rows: list[tuple[str, str]] = []
+        self.drop_first = set(drop_first)
+
+
+def serve(store: Store):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self._answer(200, b"ok")
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", 0))
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            key = form.get("idempotency_key", [""])[0]
+            with store.lock:
+                known = any(k == key for k, _ in store.rows)
+                if not known:
+                    store.rows.append((key, self.path))
+                dropped = key in store.drop_first
+                store.drop_first.discard(key)
+            if dropped:
+                self.close_connection = True
+                self.connection.close()
+                return
+            self._answer(200 if known else 201, b'{"status": "stored", "next": "/rate/thanks/"}')
+
+        def _answer(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def slot(n: int) -> dict:
+    return {
+        "key": f"00000000-0000-4000-8000-{n:012d}",
+        "path": f"/rate/submit/token-{n}/",
+        "form": {"a": "1.0"},
+        "session": n,
+        "scale": "outcome",
+        "items": ["1.0"],
+    }
+
+
+def test_the_driver_retries_with_the_same_key_and_reconciles_exactly():
+    slots = [slot(n) for n in range(30)]
+    store = Store(drop_first={s["key"] for s in slots[::5]})
+    httpd = serve(store)
+    try:
+        plan = {
+            "targets": [f"http://127.0.0.1:{httpd.server_address[1]}"],
+            "duration_s": 5,
+            "grace_s": 5,
+            "request_timeout_s": 2,
+            "retry_fraction": 0.5,
+            "max_requests": 500,
+            "cookie": "sessionid=x",
+            "csrf": "t",
+            "workers": [slots[0::3], slots[1::3], slots[2::3]],
+        }
+        report = Driver(plan).run()
+    finally:
+        httpd.shutdown()
+    assert report["acknowledged"] == report["sent"] == 30
+    assert report["acknowledged_as_replay"] == 6  # the dropped answers, acknowledged on retry
+    assert report["retried"] == 6 and report["in_doubt"] == 0 and report["server_errors"] == 0
+    assert report["replays_sent"] == report["replays_answered_stored_200"] > 0
+    assert report["requests"] <= plan["max_requests"]
+    acknowledged = {
+        s["key"]: Expected(slot=(s["session"],), items=()) for s in report["submissions"]
+    }
+    sessions = {s["key"]: s["session"] for s in slots}
+    rows_ = [StoredRating(key=k, slot=(sessions[k],), items=()) for k, _path in store.rows]
+    assert reconcile(acknowledged, rows_).exact
+
+
+def test_the_driver_stops_at_its_request_budget():
+    store = Store()
+    httpd = serve(store)
+    try:
+        plan = {
+            "targets": [f"http://127.0.0.1:{httpd.server_address[1]}"],
+            "duration_s": 5,
+            "retry_fraction": 0.0,
+            "max_requests": 7,
+            "cookie": "",
+            "csrf": "",
+            "workers": [[slot(n) for n in range(20)]],
+        }
+        report = Driver(plan).run()
+    finally:
+        httpd.shutdown()
+    assert report["requests"] == 7 and report["sent"] == 7 and len(store.rows) == 7
+
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+
+@needs_wrk
+def test_the_lua_scripts_report_what_parse_wrk_reads(tmp_path):
+    store = Store()
+    httpd = serve(store)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    lines = [f"/rate/submit/t{n}/\tidempotency_key=k{n}&a=1.0" for n in range(100_000)]
+    (tmp_path / "warm.tsv").write_text("\n".join(lines[:10]) + "\n")
+    (tmp_path / "posts.tsv").write_text("\n".join(lines[10:]) + "\n")
+    try:
+        got, raw = measure(
+            name="healthz",
+            label="floor",
+            base_url=base,
+            path="/healthz",
+            headers={"Cookie": "a=b"},
+            warmup_s=0,
+            duration_s=1,
+            connections=2,
+        )
+        posted, posted_raw = measure(
+            name="rating_submit",
+            label="submit",
+            base_url=base,
+            path="/rate/submit/…/",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            warmup_s=1,
+            duration_s=1,
+            connections=2,
+            expected=201,
+            posts=(tmp_path / "warm.tsv", tmp_path / "posts.tsv"),
+            max_duration_s=1,
+        )
+    finally:
+        httpd.shutdown()
+    assert got.requests > 10 and got.errors == 0 and got.unexpected == 0
+    assert 0 < got.p50_ms <= got.p95_ms
+    assert raw["statuses"] == {"200": got.requests}
+    # The warm-up's 10 lines wrapped (replays: 200), the measured lines did not.
+    assert posted.unexpected == 0 and posted_raw["wrapped"] == 0
+    assert posted_raw["statuses"] == {"201": posted.requests}
+    assert len({key for key, _ in store.rows}) == len(store.rows) >= 10 + posted.requests
