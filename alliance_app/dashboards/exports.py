@@ -55,8 +55,11 @@ OUTCOME_COLUMNS = [
 
 def rating_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
     """Every rating of these clients; at least one (perhaps empty) frame, so headers always come."""
+    # The ids first: the visibility filter (an OR of three conditions) inside the join leads
+    # PostgreSQL to misjudge how many clients match and to read every rating.
+    client_ids = list(clients.values_list("pk", flat=True))
     ratings = (
-        Rating.objects.filter(session__episode__client__in=clients)
+        Rating.objects.filter(session__episode__client__in=client_ids)
         .order_by("session__episode__client__code", "session__episode_id", "session__number", "pk")
         .values_list(*RATING_COLUMNS.values())
         .iterator(chunk_size=CHUNK)
