@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
-from django.utils.translation import gettext
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.audit.models import AuditEntry
@@ -29,10 +28,17 @@ from alliance_app.feedback.models import (
     FlagStatus,
     Rating,
     RemoteLink,
-    SeverityChoice,
 )
 from alliance_app.feedback.services import instrument_for_client
-from alliance_app.measures import Finding, FlagKind, FlagRules, RatingPoint, Scale, flags_for
+from alliance_app.measures import (
+    LASTING_KINDS,
+    Finding,
+    FlagKind,
+    FlagRules,
+    RatingPoint,
+    Scale,
+    flags_for,
+)
 
 BENCH_PASSWORD = "alliance-bench"  # noqa: S105 -- shared by every synthetic account; never real
 KEY_NAMESPACE = uuid.UUID("0c6b1f7e-93a4-4d2b-8a57-3f0d2e9c5b41")
@@ -46,7 +52,6 @@ HISTORY_DAYS = 3 * 365
 # Days between sessions: mostly weekly, some fortnightly.
 SESSION_INTERVALS = (7, 7, 7, 14)
 BATCH_SIZE = 1000
-LASTING = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE})
 RESOLUTION_NOTES = (
     "Talked it through in session; agreed to keep an eye on it.",
     "Discussed with the client; adjusted the focus of our work.",
@@ -355,11 +360,11 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
                 findings = flags_for(point, earlier[scale, rater], clinic.rules)
                 earlier[scale, rater].append(point)
                 for finding in findings:
-                    if finding.kind in LASTING and _still_open(lasting, finding.kind, stored_at):
+                    if _still_open(lasting, finding.kind, stored_at):
                         continue
                     flag = _flag(rng, clinic, client, rating, finding, therapist)
                     batch.flags.append(flag)
-                    if finding.kind in LASTING:
+                    if finding.kind in LASTING_KINDS:
                         lasting[finding.kind] = flag.resolved_at
 
 
@@ -381,15 +386,7 @@ def _flag(
 ) -> Flag:
     """The flag as rating_submit stores it, then worked through as a clinic would: flags older
     than three weeks resolved in a later session, some of the last fortnight's acknowledged."""
-    flag = Flag(
-        client=client,
-        rating=rating,
-        kind=finding.kind.value,
-        item=finding.item,
-        severity=SeverityChoice.from_measures(finding.severity),
-        explanation=gettext(finding.message) % finding.params,
-        created_at=rating.created_at,
-    )
+    flag = Flag.from_finding(finding, client=client, rating=rating)
     age = (clinic.today - rating.session.date).days
     if age > 21:
         at = rating.created_at + timedelta(days=rng.randint(1, 14), hours=2)

@@ -78,6 +78,11 @@ def links_created_last_hour(user: User) -> int:
 def remote_link_open(token: str) -> RemoteLink:
     """The link a token names, if it is genuine, unexpired and unused; LinkRefused otherwise."""
     link = _genuine(token)
+    _ensure_usable(link)
+    return link
+
+
+def _ensure_usable(link: RemoteLink) -> None:
     if link.used_at is not None:
         raise LinkRefused(
             "used", _("This link has already been used. Thank you, your answers arrived.")
@@ -86,7 +91,6 @@ def remote_link_open(token: str) -> RemoteLink:
         raise LinkRefused(
             "expired", _("This link has expired. Please ask your therapist for a new one.")
         )
-    return link
 
 
 def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
@@ -97,16 +101,10 @@ def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
     with transaction.atomic():
         link = _genuine(token, for_update=True)
         scores, idempotency_key = read_submission(data, catalogue().get(link.instrument))
-        if link.used_at is not None:
-            if link.rating is not None and link.rating.idempotency_key == idempotency_key:
-                return SubmitResult(link.rating, created=False)
-            raise LinkRefused(
-                "used", _("This link has already been used. Thank you, your answers arrived.")
-            )
-        if link.is_expired():
-            raise LinkRefused(
-                "expired", _("This link has expired. Please ask your therapist for a new one.")
-            )
+        replayed = link.rating is not None and link.rating.idempotency_key == idempotency_key
+        if replayed:
+            return SubmitResult(link.rating, created=False)
+        _ensure_usable(link)
         if Rating.objects.filter(idempotency_key=idempotency_key).exists():
             # The key belongs to a submission made elsewhere (another link, the tablet).
             raise ValidationError(_("This form has already been used for another rating."))

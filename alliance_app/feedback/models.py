@@ -5,10 +5,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.clinic.models import TherapySession
-from alliance_app.measures import FlagKind, Scale, Severity
+from alliance_app.measures import Finding, FlagKind, Scale, Severity
 
 ITEM_MIN = Decimal("0.0")
 ITEM_MAX = Decimal("10.0")
@@ -250,6 +251,19 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.client}"
+
+    @classmethod
+    def from_finding(cls, finding: Finding, *, client, rating: Rating) -> "Flag":
+        """The unsaved flag for a clinical rules' finding, explained in the active language."""
+        return cls(
+            client=client,
+            rating=rating,
+            kind=finding.kind.value,
+            item=finding.item,
+            severity=SeverityChoice.from_measures(finding.severity),
+            explanation=gettext(finding.message) % finding.params,
+            created_at=rating.created_at,
+        )
 
 
 class RemoteLink(models.Model):

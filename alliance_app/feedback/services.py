@@ -13,13 +13,13 @@ from django.utils.translation import gettext as _
 from alliance_app.accounts.models import User
 from alliance_app.clinic.models import Client, TherapySession
 from alliance_app.measures import (
+    LASTING_KINDS,
     MISSING,
     NOT_A_NUMBER,
     OUT_OF_RANGE,
     TOO_PRECISE,
     UNKNOWN_ITEM,
     AgeBand,
-    FlagKind,
     Instrument,
     RatingInvalid,
     RatingPoint,
@@ -37,7 +37,6 @@ from .models import (
     FlagStatus,
     Rater,
     Rating,
-    SeverityChoice,
 )
 
 
@@ -181,27 +180,14 @@ def _raise_flags(rating: Rating, instrument: Instrument) -> list[Flag]:
     findings = flags_for(
         as_point(rating, instrument), history, episode.client.organization.flag_rules()
     )
-    # Deterioration and no change describe a state that lasts: while one is open for this
-    # client, a new rating in the same state adds nothing to act on. A low or falling session
-    # rating is an event, flagged each time.
-    lasting = {FlagKind.DETERIORATION, FlagKind.NO_CHANGE}
     still_open = set(
         Flag.objects.filter(
-            client=episode.client, kind__in=lasting, status__in=OPEN_STATUSES
+            client=episode.client, kind__in=LASTING_KINDS, status__in=OPEN_STATUSES
         ).values_list("kind", flat=True)
     )
-    findings = [f for f in findings if not (f.kind in lasting and f.kind.value in still_open)]
+    findings = [f for f in findings if not (f.kind in LASTING_KINDS and f.kind in still_open)]
     return Flag.objects.bulk_create(
-        Flag(
-            client=episode.client,
-            rating=rating,
-            kind=finding.kind.value,
-            item=finding.item,
-            severity=SeverityChoice.from_measures(finding.severity),
-            explanation=_(finding.message) % finding.params,
-            created_at=rating.created_at,
-        )
-        for finding in findings
+        Flag.from_finding(finding, client=episode.client, rating=rating) for finding in findings
     )
 
 

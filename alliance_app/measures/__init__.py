@@ -17,6 +17,7 @@ from .change import (
 from .flags import (
     DEFAULT_RULES,
     DEFAULT_SEVERITY,
+    LASTING_KINDS,
     Finding,
     FlagKind,
     FlagRules,
@@ -55,6 +56,7 @@ __all__ = [
     "BUILTIN_DIR",
     "DEFAULT_RULES",
     "DEFAULT_SEVERITY",
+    "LASTING_KINDS",
     "MISSING",
     "NOT_A_NUMBER",
     "ONE_DECIMAL",

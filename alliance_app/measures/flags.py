@@ -36,6 +36,12 @@ class Severity(StrEnum):
     LOW = "low"
 
 
+# Deterioration and no change describe a state that lasts from session to session, unlike a low
+# or falling session rating, which is an event: while such a flag is open for a client, a new
+# rating in the same state adds nothing to act on, so callers raise it again only once resolved.
+LASTING_KINDS = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE})
+
+
 # A reliable worsening or a weak alliance predicts drop-out, so they come first in caseload views.
 DEFAULT_SEVERITY: Mapping[FlagKind, Severity] = MappingProxyType(
     {
