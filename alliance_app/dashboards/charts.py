@@ -1,7 +1,9 @@
 """Plotly figures for the dashboards, built on the server and handed to the page as JSON.
 
 Clinics run on closed networks, so the page draws these with plotly.js from our own static files
-(DESIGN.md §6); here we only describe the figure. Colours are chosen to stay distinguishable with
+(DESIGN.md §6); here we only describe the figure, as the plain dicts of plotly's JSON schema
+(building it through plotly's Python figure objects took over 100 ms a chart; the tests have
+plotly validate every figure we make). Colours are chosen to stay distinguishable with
 the common colour-vision deficiencies, and each rater also gets its own marker shape so no
 reading depends on colour alone. Text that people typed (rater labels, flag explanations) is
 HTML-escaped, because plotly renders a subset of HTML in labels and hover boxes.
@@ -13,12 +15,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from functools import cache
 from html import escape
 from typing import Any
 
-import plotly.graph_objects as go
+import plotly.io as pio
 from django.utils.translation import gettext
-from plotly.subplots import make_subplots
 
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.measures import AgeBand, Instrument, Scale
@@ -50,24 +52,31 @@ def client_chart(
     status); `instruments` maps every instrument code in the trend to its Instrument, for item
     labels, cut-offs and the reliable-change value.
     """
-    figure = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.12,
-        subplot_titles=(gettext("Outcome"), gettext("Session (alliance)")),
-    )
-    for position, (rater_key, series) in enumerate(trend.items()):
-        for scale, points in series.items():
-            figure.add_trace(
-                _rater_trace(rater_key, scale, points, instruments, position),
-                row=SCALE_ROWS[scale],
-                col=1,
-            )
-    _add_reference_lines(figure, trend, instruments)
-    _add_flag_markers(figure, trend, flags)
-    _style_client_chart(figure, trend)
-    return _plain(figure)
+    data = [
+        _rater_trace(rater_key, scale, points, instruments, position)
+        for position, (rater_key, series) in enumerate(trend.items())
+        for scale, points in series.items()
+    ]
+    layout = _base_layout() | {
+        # Two rows sharing the session axis, as plotly's make_subplots lays them out.
+        "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2", "showticklabels": False},
+        "yaxis": {"anchor": "x", "domain": [0.56, 1.0]},
+        "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0], "title": {"text": gettext("Session")}},
+        "yaxis2": {"anchor": "x2", "domain": [0.0, 0.44]},
+        "annotations": [
+            _subplot_title(gettext("Outcome"), 1.0),
+            _subplot_title(gettext("Session (alliance)"), 0.44),
+        ],
+        "shapes": [],
+    }
+    for axis in ("xaxis", "xaxis2"):
+        layout[axis].update(dtick=1, tick0=1, showgrid=False)
+    layout["yaxis"].update(range=[0, TOTAL_MAX], title={"text": gettext("Total")})
+    session_floor = _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value))
+    layout["yaxis2"].update(range=[session_floor, TOTAL_MAX], title={"text": gettext("Total")})
+    _add_reference_lines(layout, trend, instruments)
+    data += _flag_traces(trend, flags)
+    return _figure(data, layout)
 
 
 def monthly_chart(
@@ -78,21 +87,22 @@ def monthly_chart(
     The cut-off drawn is the adult session instrument's, the one most ratings use; the means
     themselves mix whatever session instruments the clients filled in.
     """
-    figure = go.Figure()
     by_therapist: dict[int, list[MonthlyMean]] = {}
     for row in monthly:
         by_therapist.setdefault(row.therapist_id, []).append(row)
+    data = []
     for position, (therapist_id, rows) in enumerate(sorted(by_therapist.items())):
         name = therapist_names.get(therapist_id, gettext("Therapist %(id)s") % {"id": therapist_id})
-        figure.add_trace(
-            go.Scatter(
-                x=[row.month.isoformat() for row in rows],
-                y=[row.mean for row in rows],
-                mode="lines+markers",
-                name=escape(name),
-                line={"color": _cycle(RATER_COLOURS, position), "width": 2},
-                marker={"symbol": _cycle(RATER_SYMBOLS, position), "size": 8},
-                hovertext=[
+        data.append(
+            {
+                "type": "scatter",
+                "x": [row.month.isoformat() for row in rows],
+                "y": [row.mean for row in rows],
+                "mode": "lines+markers",
+                "name": escape(name),
+                "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
+                "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 8},
+                "hovertext": [
                     gettext("%(name)s<br>%(month)s: mean %(mean).1f over %(count)s ratings")
                     % {
                         "name": escape(name),
@@ -102,19 +112,22 @@ def monthly_chart(
                     }
                     for row in rows
                 ],
-                hoverinfo="text",
-                cliponaxis=False,
-            )
+                "hoverinfo": "text",
+                "cliponaxis": False,
+            }
         )
+    layout = _base_layout() | {
+        "xaxis": {"title": {"text": gettext("Month")}, "dtick": "M1", "tickformat": "%b %Y"},
+        "yaxis": {
+            "title": {"text": gettext("Mean session rating")},
+            "range": [_zoomed_floor(row.mean for row in monthly), TOTAL_MAX],
+        },
+        "shapes": [],
+        "annotations": [],
+    }
     cutoff = catalogue().for_client(Scale.SESSION, AgeBand.ADULT).cutoff
-    _add_cutoff(figure, cutoff, gettext("alliance cutoff %(cutoff)s") % {"cutoff": cutoff})
-    figure.update_layout(**_base_layout())
-    figure.update_xaxes(title_text=gettext("Month"), dtick="M1", tickformat="%b %Y")
-    figure.update_yaxes(
-        title_text=gettext("Mean session rating"),
-        range=[_zoomed_floor(row.mean for row in monthly), TOTAL_MAX],
-    )
-    return _plain(figure)
+    _add_cutoff(layout, cutoff, gettext("alliance cutoff %(cutoff)s") % {"cutoff": cutoff}, "")
+    return _figure(data, layout)
 
 
 def chart_config() -> dict[str, Any]:
@@ -144,19 +157,23 @@ def _rater_trace(
     points: Sequence[Point],
     instruments: Mapping[str, Instrument],
     position: int,
-) -> go.Scatter:
+) -> dict[str, Any]:
     name = f"{_scale_name(scale)} · {_rater_name(rater_key)}"
-    return go.Scatter(
-        x=[point["session_number"] for point in points],
-        y=[point["total"] for point in points],
-        mode="lines+markers",
-        name=name,
-        line={"color": _cycle(RATER_COLOURS, position), "width": 2},
-        marker={"symbol": _cycle(RATER_SYMBOLS, position), "size": 9},
-        hovertext=[_point_hover(name, point, instruments[point["instrument"]]) for point in points],
-        hoverinfo="text",
-        cliponaxis=False,
-    )
+    return {
+        "type": "scatter",
+        "x": [point["session_number"] for point in points],
+        "y": [point["total"] for point in points],
+        "mode": "lines+markers",
+        "name": name,
+        "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
+        "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 9},
+        "hovertext": [
+            _point_hover(name, point, instruments[point["instrument"]]) for point in points
+        ],
+        "hoverinfo": "text",
+        "cliponaxis": False,
+        **_axes(SCALE_ROWS[scale]),
+    }
 
 
 def _point_hover(name: str, point: Point, instrument: Instrument) -> str:
@@ -174,7 +191,7 @@ def _point_hover(name: str, point: Point, instrument: Instrument) -> str:
 
 
 def _add_reference_lines(
-    figure: go.Figure, trend: Trend, instruments: Mapping[str, Instrument]
+    layout: dict[str, Any], trend: Trend, instruments: Mapping[str, Instrument]
 ) -> None:
     # Raters may use different instruments (a child's scale, a parent's), so draw each
     # distinct cut-off once rather than assuming one.
@@ -186,7 +203,7 @@ def _add_reference_lines(
                 if scale == Scale.OUTCOME.value
                 else gettext("alliance cutoff %(cutoff)s")
             )
-            _add_cutoff(figure, cutoff, label % {"cutoff": cutoff}, row=row)
+            _add_cutoff(layout, cutoff, label % {"cutoff": cutoff}, _suffix(row))
     intake = _client_intake(trend)
     if intake is None:
         return
@@ -194,33 +211,84 @@ def _add_reference_lines(
     if change is None:
         return
     total = Decimal(str(intake["total"]))
-    figure.add_hrect(
-        y0=float(total - change),
-        y1=float(total + change),
-        fillcolor=BAND_COLOUR,
-        opacity=0.12,
-        line_width=0,
-        layer="below",
-        annotation_text=gettext("reliable-change band"),
-        annotation_position="bottom left",
-        annotation_font_color=CUTOFF_COLOUR,
-        row=SCALE_ROWS[Scale.OUTCOME.value],
-        col=1,
+    low, high = float(total - change), float(total + change)
+    suffix = _suffix(SCALE_ROWS[Scale.OUTCOME.value])
+    layout["shapes"].append(
+        {
+            "type": "rect",
+            "xref": f"x{suffix} domain",
+            "yref": f"y{suffix}",
+            "x0": 0,
+            "x1": 1,
+            "y0": low,
+            "y1": high,
+            "fillcolor": BAND_COLOUR,
+            "opacity": 0.12,
+            "line": {"width": 0},
+            "layer": "below",
+        }
+    )
+    layout["annotations"].append(
+        _axis_note(gettext("reliable-change band"), low, suffix, x=0, xanchor="left", top=False)
     )
 
 
-def _add_cutoff(figure: go.Figure, cutoff: Decimal, label: str, row: int | None = None) -> None:
-    figure.add_hline(
-        y=float(cutoff),
-        line_dash="dash",
-        line_color=CUTOFF_COLOUR,
-        line_width=1.5,
-        annotation_text=escape(label),
-        annotation_position="bottom right",
-        annotation_font_color=CUTOFF_COLOUR,
-        row=row,
-        col=None if row is None else 1,
+def _add_cutoff(layout: dict[str, Any], cutoff: Decimal, label: str, suffix: str) -> None:
+    """A dashed line across the plot at the cut-off, labelled under its right end."""
+    layout["shapes"].append(
+        {
+            "type": "line",
+            "xref": f"x{suffix} domain",
+            "yref": f"y{suffix}",
+            "x0": 0,
+            "x1": 1,
+            "y0": float(cutoff),
+            "y1": float(cutoff),
+            "line": {"color": CUTOFF_COLOUR, "dash": "dash", "width": 1.5},
+        }
     )
+    layout["annotations"].append(
+        _axis_note(escape(label), float(cutoff), suffix, x=1, xanchor="right", top=True)
+    )
+
+
+def _axis_note(
+    text: str, y: float, suffix: str, *, x: int, xanchor: str, top: bool
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "showarrow": False,
+        "font": {"color": CUTOFF_COLOUR},
+        "xref": f"x{suffix} domain",
+        "yref": f"y{suffix}",
+        "x": x,
+        "xanchor": xanchor,
+        "y": y,
+        "yanchor": "top" if top else "bottom",
+    }
+
+
+def _subplot_title(text: str, y: float) -> dict[str, Any]:
+    return {
+        "text": text,
+        "showarrow": False,
+        "font": {"size": 16},
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "xanchor": "center",
+        "y": y,
+        "yanchor": "bottom",
+    }
+
+
+def _suffix(row: int) -> str:
+    # plotly names the first axes "x"/"y" and the next "x2"/"y2".
+    return "" if row == 1 else str(row)
+
+
+def _axes(row: int) -> dict[str, str]:
+    return {"xaxis": f"x{_suffix(row)}", "yaxis": f"y{_suffix(row)}"}
 
 
 def _client_intake(trend: Trend) -> Point | None:
@@ -230,61 +298,46 @@ def _client_intake(trend: Trend) -> Point | None:
     return min(points, key=lambda point: point["session_number"], default=None)
 
 
-def _add_flag_markers(figure: go.Figure, trend: Trend, flags: Iterable[Mapping[str, Any]]) -> None:
+def _flag_traces(trend: Trend, flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     explanations: dict[Any, list[str]] = {}
     for flag in flags:
         explanations.setdefault(flag["rating_id"], []).append(
             f"⚠ {escape(flag['explanation'])} ({escape(flag['status'])})"
         )
-    shown_in_legend = False
+    traces = []
     for scale, row in SCALE_ROWS.items():
         flagged = [point for point in _points(trend, scale) if point["rating_id"] in explanations]
         if not flagged:
             continue
-        figure.add_trace(
-            go.Scatter(
-                x=[point["session_number"] for point in flagged],
-                y=[point["total"] for point in flagged],
-                mode="markers",
-                name=gettext("Flag"),
-                legendgroup="flags",
-                showlegend=not shown_in_legend,
-                marker={
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [point["session_number"] for point in flagged],
+                "y": [point["total"] for point in flagged],
+                "mode": "markers",
+                "name": gettext("Flag"),
+                "legendgroup": "flags",
+                # One legend entry for the flags of both scales.
+                "showlegend": not traces,
+                "marker": {
                     "symbol": "triangle-up",
                     "size": 14,
                     "color": FLAG_COLOUR,
                     "line": {"color": "#ffffff", "width": 1},
                 },
-                hovertext=[
+                "hovertext": [
                     gettext("Session %(number)s · total %(total).1f")
                     % {"number": point["session_number"], "total": point["total"]}
                     + "<br>"
                     + "<br>".join(explanations[point["rating_id"]])
                     for point in flagged
                 ],
-                hoverinfo="text",
-                cliponaxis=False,
-            ),
-            row=row,
-            col=1,
+                "hoverinfo": "text",
+                "cliponaxis": False,
+                **_axes(row),
+            }
         )
-        shown_in_legend = True
-
-
-def _style_client_chart(figure: go.Figure, trend: Trend) -> None:
-    figure.update_layout(**_base_layout())
-    figure.update_xaxes(dtick=1, tick0=1, showgrid=False)
-    figure.update_xaxes(title_text=gettext("Session"), row=2, col=1)
-    figure.update_yaxes(range=[0, TOTAL_MAX], title_text=gettext("Total"), row=1, col=1)
-    figure.update_yaxes(
-        range=[
-            _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value)),
-            TOTAL_MAX,
-        ],
-        title_text=gettext("Total"),
-        row=2,
-        col=1,
-    )
+    return traces
 
 
 def _zoomed_floor(totals: Iterable[float]) -> int:
@@ -295,7 +348,7 @@ def _zoomed_floor(totals: Iterable[float]) -> int:
 
 def _base_layout() -> dict[str, Any]:
     return {
-        "template": "plotly_white",
+        "template": _template(),
         "font": {"family": FONT_FAMILY, "size": 13},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "#ffffff",
@@ -323,7 +376,13 @@ def _cycle(values: Sequence[str], position: int) -> str:
     return values[position % len(values)]
 
 
-def _plain(figure: go.Figure) -> dict[str, Any]:
-    # plotly's own encoder turns numpy arrays, dates and NaN into JSON; reading it back gives
-    # plain dicts and lists that json.dumps, templates and tests all understand.
-    return json.loads(figure.to_json())
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+    # No empty shape or annotation lists, as plotly itself would write the figure.
+    return {"data": data, "layout": {key: value for key, value in layout.items() if value != []}}
+
+
+@cache
+def _template() -> dict[str, Any]:
+    # plotly.js has no named templates: the figure carries the template's layout defaults.
+    # Built once per process; the scatter styles of its data part are plotly.js's own defaults.
+    return {"layout": json.loads(pio.templates["plotly_white"].layout.to_json())}

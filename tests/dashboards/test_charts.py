@@ -7,6 +7,7 @@ The client chart is built from a couple's episode (see test_stats): the client's
 
 import json
 
+import plotly.graph_objects as go
 import pytest
 
 from alliance_app.dashboards.charts import chart_config, chart_json, client_chart, monthly_chart
@@ -210,6 +211,28 @@ def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
 
 def test_the_monthly_chart_of_nothing_is_empty():
     assert monthly_chart([], {})["data"] == []
+
+
+# the figures are plotly's
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: client_chart(client_trend(COUPLE), FLAGS, ADULT),
+        lambda: client_chart(client_trend([]), [], {}),
+        lambda: monthly_chart([MonthlyMean(1, day(1, 1), 36.0, 3)], {1: "<b>Alex</b>"}),
+        lambda: monthly_chart([], {}),
+    ],
+    ids=["client", "empty client", "monthly", "empty monthly"],
+)
+def test_plotly_accepts_every_figure_as_it_stands(build):
+    # The figures are written as plain dicts; plotly's own validation rejects any property name
+    # or value its JSON schema does not know, and must give back exactly what we wrote.
+    figure = build()
+    validated = json.loads(go.Figure(figure).to_json())
+    assert validated["data"] == json.loads(json.dumps(figure["data"]))
+    assert validated["layout"] == json.loads(json.dumps(figure["layout"]))
 
 
 # embedding
