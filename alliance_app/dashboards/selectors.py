@@ -1,7 +1,10 @@
 """Reads for the dashboards: each aggregates in the database in a fixed number of queries."""
 
+import operator
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
 
 from django.db.models import (
     Count,
@@ -12,15 +15,17 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 
-from alliance_app.clinic.models import Client, Episode, TherapySession
+from alliance_app.clinic.models import Client, Closure, Episode
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating
 from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
 
+from . import stats
 from .stats import RATING_COLUMNS
 
 RATING_FIELDS = {
@@ -40,19 +45,65 @@ def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
     return list(ratings.order_by().values(*plain, **aliased))
 
 
-def episode_rows(episodes: QuerySet[Episode]) -> list[dict]:
-    return list(
-        episodes.order_by().values(
-            "client_id", "therapist_id", "opened", "closed", "closure", episode_id=F("pk")
+def figures(therapist_ids: Collection[int]) -> stats.Figures:
+    """What the team and organisation pages need of these therapists, summed in three queries.
+
+    The database does the counting: caseloads per therapist, client session ratings per
+    therapist and month, and each episode's first and latest client outcome rating found
+    through the session index. Nothing here is proportional to the number of ratings.
+    """
+    ids = list(therapist_ids)
+    episodes = Episode.objects.filter(therapist_id__in=ids).order_by()
+    caseloads = [
+        stats.Caseload(**row)
+        for row in episodes.values("therapist_id").annotate(
+            active_clients=Count("client_id", filter=Q(closed__isnull=True), distinct=True),
+            closed_episodes=Count("pk", filter=Q(closed__isnull=False), distinct=True),
+            unplanned_closures=Count("pk", filter=Q(closure=Closure.UNPLANNED), distinct=True),
+            sessions=Count("sessions"),
         )
+    ]
+    own = Rating.objects.filter(rater=Rater.CLIENT, rater_label="").order_by()
+    alliance = [
+        stats.AllianceMonth(**row)
+        for row in own.filter(scale=Scale.SESSION, session__episode__therapist_id__in=ids)
+        .values(therapist_id=F("session__episode__therapist_id"), month=TruncMonth("session__date"))
+        .annotate(
+            total_sum=Sum("total"), count=Count("pk"), concerns=Count("pk", filter=_concern())
+        )
+    ]
+    outcome = own.filter(scale=Scale.OUTCOME, session__episode=OuterRef("pk"))
+    first = outcome.order_by("session__number")
+    latest = outcome.order_by("-session__number")
+    ends = (
+        episodes.annotate(
+            first_number=Subquery(first.values("session__number")[:1]),
+            latest_number=Subquery(latest.values("session__number")[:1]),
+            instrument=Subquery(first.values("instrument")[:1]),
+            first_total=Subquery(first.values("total")[:1]),
+            latest_total=Subquery(latest.values("total")[:1]),
+        )
+        # One client outcome rating per session: two different session numbers mean two ratings.
+        .filter(first_number__lt=F("latest_number"))
+        .values("client_id", "therapist_id", "instrument", "first_total", "latest_total")
+        .annotate(episode_id=F("pk"))
+    )
+    return stats.Figures(
+        caseloads=caseloads,
+        alliance=alliance,
+        outcomes=[stats.classify(**row) for row in ends],
     )
 
 
-def session_rows(sessions: QuerySet[TherapySession]) -> list[dict]:
-    return list(
-        sessions.order_by().values(
-            "episode_id", "date", session_id=F("pk"), therapist_id=F("episode__therapist_id")
-        )
+def _concern() -> Q:
+    """A client session rating below its own instrument's cut-off (Instrument.is_clinical)."""
+    return reduce(
+        operator.or_,
+        (
+            Q(instrument=instrument.code, total__lt=instrument.cutoff)
+            for instrument in catalogue().all()
+            if instrument.scale == Scale.SESSION
+        ),
     )
 
 

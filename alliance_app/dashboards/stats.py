@@ -1,9 +1,12 @@
 """Dashboard statistics: episode outcomes, therapist and team figures, monthly alliance means.
 
-Selectors hand us `.values()` rows; pandas groups and counts them, and every clinical judgement
-(cut-offs, reliable change, classification, effect size) is delegated to `alliance_app.measures`
-so a dashboard can never disagree with the flag shown next to it. Results are plain dataclasses,
-dicts and lists, so templates and JSON use them without knowing about pandas.
+The team and organisation figures start from what the database has already summed (`Figures`:
+per-therapist counts, per-month alliance sums, each episode's first and latest outcome), so their
+cost does not grow with the number of ratings; a caseload's export and a client's chart hand us
+`.values()` rows, which pandas groups. Every clinical judgement (cut-offs, reliable change,
+classification, effect size) is delegated to `alliance_app.measures` so a dashboard can never
+disagree with the flag shown next to it. Results are plain dataclasses, dicts and lists, so
+templates and JSON use them without knowing about pandas.
 
 Only the client's own ratings (rater "client", no label) enter these figures: partners, parents
 and other collaterals rate the same sessions, and mixing their scores in would silently average
@@ -13,7 +16,7 @@ across raters (DESIGN.md §2, multiple raters).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -43,12 +46,9 @@ RATING_COLUMNS = (
     "item_3",
     "item_4",
 )
-EPISODE_COLUMNS = ("episode_id", "client_id", "therapist_id", "opened", "closed", "closure")
-SESSION_COLUMNS = ("session_id", "episode_id", "therapist_id", "date")
 ITEM_COLUMNS = ("item_1", "item_2", "item_3", "item_4")
 
 CLIENT_RATER = "client"
-UNPLANNED = "unplanned"
 
 
 @dataclass(frozen=True)
@@ -105,67 +105,122 @@ def episode_outcomes(ratings: Iterable[Row]) -> list[EpisodeOutcomeRow]:
     return _episode_outcomes(_frame(ratings, RATING_COLUMNS))
 
 
-def therapist_statistics(
-    ratings: Iterable[Row], episodes: Iterable[Row], sessions: Iterable[Row]
-) -> list[TherapistStats]:
+@dataclass(frozen=True)
+class Caseload:
+    """One therapist's episodes and sessions, counted by the database."""
+
+    therapist_id: int
+    active_clients: int
+    closed_episodes: int
+    unplanned_closures: int
+    sessions: int
+
+
+@dataclass(frozen=True)
+class AllianceMonth:
+    """One therapist's client session ratings in one calendar month, summed by the database.
+
+    `concerns` counts the ratings below their own instrument's cut-off.
+    """
+
+    therapist_id: int
+    month: datetime.date
+    total_sum: Decimal
+    count: int
+    concerns: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the team and organisation pages are computed from: a few hundred rows at most per
+    therapist, however many ratings lie behind them."""
+
+    caseloads: Sequence[Caseload]
+    alliance: Sequence[AllianceMonth]
+    outcomes: Sequence[EpisodeOutcomeRow]
+
+
+def therapist_statistics(figures: Figures) -> list[TherapistStats]:
     """One line per therapist who holds an episode, ordered by therapist id.
 
-    Therapists are taken from the episodes, so someone with a caseload but no ratings yet still
+    Therapists are taken from the caseloads, so someone with episodes but no ratings yet still
     gets a line (with None figures) instead of vanishing from the team table.
     """
-    rating_frame = _frame(ratings, RATING_COLUMNS)
-    episode_frame = _frame(episodes, EPISODE_COLUMNS)
-    session_frame = _frame(sessions, SESSION_COLUMNS)
-    outcomes = _episode_outcomes(rating_frame)
     return [
-        _statistics(
-            therapist_id,
-            rating_frame[rating_frame["therapist_id"] == therapist_id],
-            episode_frame[episode_frame["therapist_id"] == therapist_id],
-            session_frame[session_frame["therapist_id"] == therapist_id],
-            [row for row in outcomes if row.therapist_id == therapist_id],
-        )
-        for therapist_id in sorted(int(key) for key in episode_frame["therapist_id"].unique())
+        totals_row(figures, {caseload.therapist_id}, therapist_id=caseload.therapist_id)
+        for caseload in sorted(figures.caseloads, key=lambda row: row.therapist_id)
     ]
 
 
 def totals_row(
-    ratings: Iterable[Row], episodes: Iterable[Row], sessions: Iterable[Row]
+    figures: Figures, therapist_ids: Collection[int] | None = None, therapist_id: int | None = None
 ) -> TherapistStats:
-    """The same figures over everyone, computed from the rows themselves.
+    """The figures over the given therapists (everyone when None), summed from the rows.
 
     Averaging the therapists' figures would weight a therapist with three ratings as heavily as
     one with three hundred; the team line must describe the team's clients.
     """
-    rating_frame = _frame(ratings, RATING_COLUMNS)
-    return _statistics(
-        None,
-        rating_frame,
-        _frame(episodes, EPISODE_COLUMNS),
-        _frame(sessions, SESSION_COLUMNS),
-        _episode_outcomes(rating_frame),
+
+    def chosen(rows):
+        return [row for row in rows if therapist_ids is None or row.therapist_id in therapist_ids]
+
+    caseloads = chosen(figures.caseloads)
+    alliance = chosen(figures.alliance)
+    outcomes = chosen(figures.outcomes)
+    closed = sum(row.closed_episodes for row in caseloads)
+    rated = sum(row.count for row in alliance)
+    return TherapistStats(
+        therapist_id=therapist_id,
+        # A client has at most one open episode, so summing never counts anyone twice.
+        active_clients=sum(row.active_clients for row in caseloads),
+        sessions=sum(row.sessions for row in caseloads),
+        mean_session_rating=_mean(sum((row.total_sum for row in alliance), Decimal(0)), rated),
+        alliance_concern_share=_share(sum(row.concerns for row in alliance), rated),
+        closed_episodes=closed,
+        effect_size=_effect_size(outcomes),
+        outcome_shares=_outcome_shares(outcomes),
+        episodes_with_outcome=len(outcomes),
+        dropout_rate=_share(sum(row.unplanned_closures for row in caseloads), closed),
     )
 
 
-def monthly_session_means(ratings: Iterable[Row]) -> list[MonthlyMean]:
+def monthly_session_means(alliance: Iterable[AllianceMonth]) -> list[MonthlyMean]:
     """Mean client session rating per therapist and calendar month, for the trend chart.
 
     Months are keyed by their first day so that the chart's date axis places them correctly.
     """
-    alliance = _client_ratings(_frame(ratings, RATING_COLUMNS), Scale.SESSION)
-    if alliance.empty:
-        return []
-    alliance = alliance.assign(month=alliance["session_date"].map(lambda day: day.replace(day=1)))
-    grouped = alliance.groupby(["therapist_id", "month"], sort=True)["total"]
     return [
         MonthlyMean(
-            therapist_id=int(therapist_id),
-            month=month,
-            mean=_mean(totals),
-            count=len(totals),
+            therapist_id=row.therapist_id,
+            month=row.month,
+            mean=_mean(row.total_sum, row.count),
+            count=row.count,
         )
-        for (therapist_id, month), totals in grouped
+        for row in sorted(alliance, key=lambda row: (row.therapist_id, row.month))
+        if row.count
     ]
+
+
+def classify(
+    *,
+    episode_id: int,
+    client_id: int,
+    therapist_id: int,
+    instrument: str,
+    first_total: Decimal,
+    latest_total: Decimal,
+) -> EpisodeOutcomeRow:
+    """An episode's outcome from its first and latest client outcome totals."""
+    return EpisodeOutcomeRow(
+        episode_id=episode_id,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        instrument=instrument,
+        first_total=first_total,
+        latest_total=latest_total,
+        change=latest_total - first_total,
+        outcome=classify_episode(catalogue().get(instrument), first_total, latest_total),
+    )
 
 
 def client_trend(ratings: Iterable[Row]) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -233,55 +288,17 @@ def _episode_outcomes(ratings: pd.DataFrame) -> list[EpisodeOutcomeRow]:
         latest_total=("total", "last"),
         ratings=("total", "size"),
     )
-    rows = []
-    for episode in ends[ends["ratings"] >= 2].itertuples():
-        instrument = catalogue().get(episode.instrument)
-        rows.append(
-            EpisodeOutcomeRow(
-                episode_id=int(episode.Index),
-                client_id=int(episode.client_id),
-                therapist_id=int(episode.therapist_id),
-                instrument=episode.instrument,
-                first_total=episode.first_total,
-                latest_total=episode.latest_total,
-                change=episode.latest_total - episode.first_total,
-                outcome=classify_episode(instrument, episode.first_total, episode.latest_total),
-            )
+    return [
+        classify(
+            episode_id=int(episode.Index),
+            client_id=int(episode.client_id),
+            therapist_id=int(episode.therapist_id),
+            instrument=episode.instrument,
+            first_total=episode.first_total,
+            latest_total=episode.latest_total,
         )
-    return rows
-
-
-def _statistics(
-    therapist_id: int | None,
-    ratings: pd.DataFrame,
-    episodes: pd.DataFrame,
-    sessions: pd.DataFrame,
-    outcomes: Sequence[EpisodeOutcomeRow],
-) -> TherapistStats:
-    alliance = _client_ratings(ratings, Scale.SESSION)
-    closed = episodes[episodes["closed"].notna()]
-    return TherapistStats(
-        therapist_id=therapist_id,
-        active_clients=int(episodes.loc[episodes["closed"].isna(), "client_id"].nunique()),
-        sessions=len(sessions),
-        mean_session_rating=_mean(alliance["total"]) if len(alliance) else None,
-        alliance_concern_share=_concern_share(alliance),
-        closed_episodes=len(closed),
-        effect_size=_effect_size(outcomes),
-        outcome_shares=_outcome_shares(outcomes),
-        episodes_with_outcome=len(outcomes),
-        dropout_rate=_share(int((closed["closure"] == UNPLANNED).sum()), len(closed)),
-    )
-
-
-def _concern_share(alliance: pd.DataFrame) -> float | None:
-    # Each rating is judged by its own instrument: child and adult session scales may carry
-    # different cut-offs in an organisation's configuration.
-    concerns = sum(
-        catalogue().get(code).is_clinical(total)
-        for code, total in zip(alliance["instrument"], alliance["total"], strict=True)
-    )
-    return _share(concerns, len(alliance))
+        for episode in ends[ends["ratings"] >= 2].itertuples()
+    ]
 
 
 def _effect_size(outcomes: Sequence[EpisodeOutcomeRow]) -> float | None:
@@ -303,11 +320,10 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _mean(totals: Iterable[Decimal]) -> float:
+def _mean(total: Decimal, count: int) -> float | None:
     # Decimal arithmetic keeps a mean of 36.05 exactly 36.05, so it rounds half up to 36.1
     # as a clinician rounding by hand would; the float 36.05 is 36.0499... and would show 36.0.
-    values = list(totals)
-    return _round(sum(values, Decimal(0)) / len(values), 1)
+    return _round(Decimal(total) / count, 1) if count else None
 
 
 def _round(value: Decimal | float, places: int) -> float:

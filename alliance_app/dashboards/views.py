@@ -22,17 +22,11 @@ from alliance_app.accounts.access import (
 from alliance_app.accounts.models import Role, Team
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
-from alliance_app.clinic.models import Episode, TherapySession
-from alliance_app.feedback.models import (
-    OPEN_STATUSES,
-    FlagKindChoice,
-    FlagStatus,
-    Rating,
-)
+from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 
-from . import charts, exports, stats
-from .selectors import caseload, episode_rows, rating_rows, session_rows
+from . import charts, exports, selectors, stats
+from .selectors import caseload
 
 LANDING = {Role.THERAPIST: "caseload", Role.SUPERVISOR: "inbox", Role.ADMIN: "overview"}
 STATUS_FILTERS = {
@@ -121,15 +115,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _figures(therapist_ids) -> tuple[list[dict], list[dict], list[dict]]:
-    episodes = Episode.objects.filter(therapist_id__in=therapist_ids)
-    return (
-        rating_rows(Rating.objects.filter(session__episode__therapist_id__in=therapist_ids)),
-        episode_rows(episodes),
-        session_rows(TherapySession.objects.filter(episode__therapist_id__in=therapist_ids)),
-    )
-
-
 def _names(therapists) -> dict[int, str]:
     return {user.pk: str(user) for user in therapists}
 
@@ -143,10 +128,9 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
         .order_by("first_name", "last_name")
     )
     names = _names(therapists)
-    ratings, episodes, sessions = _figures(list(names))
-    figures = stats.therapist_statistics(ratings, episodes, sessions)
-    per_therapist = {row.therapist_id: row for row in figures}
-    monthly = charts.monthly_chart(stats.monthly_session_means(ratings), names)
+    figures = selectors.figures(names)
+    per_therapist = {row.therapist_id: row for row in stats.therapist_statistics(figures)}
+    monthly = charts.monthly_chart(stats.monthly_session_means(figures.alliance), names)
     # A supervisor appears as a therapist only when they carry a caseload of their own.
     listed = [
         user
@@ -158,7 +142,7 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
         "dashboards/team.html",
         {
             "rows": [(names[user.pk], per_therapist.get(user.pk)) for user in listed],
-            "totals": stats.totals_row(ratings, episodes, sessions),
+            "totals": stats.totals_row(figures),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },
@@ -171,29 +155,21 @@ def overview(request: HttpRequest) -> HttpResponse:
     therapists = list(
         therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
     )
-    ratings, episodes, sessions = _figures([user.pk for user in therapists])
-    team_of = {user.pk: user.membership.team_id for user in therapists}
-    teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
-    rows = []
-    for team in teams:
-        members = {pk for pk, team_id in team_of.items() if team_id == team.pk}
-        rows.append(
-            (
-                team.name,
-                stats.totals_row(
-                    [r for r in ratings if r["therapist_id"] in members],
-                    [e for e in episodes if e["therapist_id"] in members],
-                    [s for s in sessions if s["therapist_id"] in members],
-                ),
-            )
-        )
-    monthly = charts.monthly_chart(stats.monthly_session_means(ratings), _names(therapists))
+    figures = selectors.figures([user.pk for user in therapists])
+    members: dict[int, set[int]] = {}
+    for user in therapists:
+        members.setdefault(user.membership.team_id, set()).add(user.pk)
+    teams = Team.objects.filter(organization=membership.organization).order_by("name")
+    rows = [(team.name, stats.totals_row(figures, members.get(team.pk, set()))) for team in teams]
+    monthly = charts.monthly_chart(
+        stats.monthly_session_means(figures.alliance), _names(therapists)
+    )
     return render(
         request,
         "dashboards/overview.html",
         {
             "rows": rows,
-            "totals": stats.totals_row(ratings, episodes, sessions),
+            "totals": stats.totals_row(figures),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },

@@ -17,13 +17,20 @@ therapist 3
 
 The partner's ratings must change nothing: counted, they would add a +20 "improvement", a 20.0
 session rating and a third alliance concern to therapist 1.
+
+Episode outcomes and trends are computed from rating rows; the team figures (per therapist, the
+team line, the monthly means) from what the database sums, so those tests store the caseload and
+read it back through `selectors.figures`, on SQLite and on PostgreSQL alike.
 """
 
+import dataclasses
 import datetime
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
+from alliance_app.clinic.models import Client, Episode, TherapySession
+from alliance_app.dashboards import selectors
 from alliance_app.dashboards.stats import (
     EpisodeOutcomeRow,
     MonthlyMean,
@@ -34,7 +41,11 @@ from alliance_app.dashboards.stats import (
     therapist_statistics,
     totals_row,
 )
+from alliance_app.feedback.models import Channel, Rating
 from alliance_app.measures import EpisodeOutcome
+from tests import factories
+
+pytestmark = pytest.mark.django_db
 
 # episode id: (client id, therapist id, age band of its instruments)
 EPISODES = {
@@ -47,6 +58,7 @@ EPISODES = {
 }
 
 ITEM_STEP = Decimal("0.1")
+ITEMS = ("item_1", "item_2", "item_3", "item_4")
 
 
 def day(month: int, number: int) -> datetime.date:
@@ -151,10 +163,88 @@ SESSION_ROWS = [
 NO_OUTCOMES = dict.fromkeys(("recovered", "improved", "unchanged", "deteriorated"))
 
 
-def by_therapist() -> dict[int | None, TherapistStats]:
-    return {
-        row.therapist_id: row for row in therapist_statistics(RATINGS, EPISODE_ROWS, SESSION_ROWS)
+@dataclasses.dataclass(frozen=True)
+class Team:
+    """What the team page shows of the stored rows, in the rows' own ids."""
+
+    therapists: list[TherapistStats]
+    totals: TherapistStats
+    monthly: list[MonthlyMean]
+    outcomes: list[EpisodeOutcomeRow]
+    only_therapist_1: TherapistStats
+
+
+def team(ratings=RATINGS, episodes=EPISODE_ROWS, sessions=SESSION_ROWS) -> Team:
+    """Store the rows as one organisation's data and read the team figures back."""
+    org = factories.organization()
+    therapists = {n: factories.user(org) for n in sorted({row["therapist_id"] for row in episodes})}
+    stored = {}
+    for row in episodes:
+        therapist = therapists[row["therapist_id"]]
+        patient = Client.objects.create(
+            organization=org,
+            code=f"C{row['client_id']}",
+            age_band=EPISODES[row["episode_id"]][2],
+            primary_therapist=therapist,
+        )
+        stored[row["episode_id"]] = Episode.objects.create(
+            client=patient,
+            therapist=therapist,
+            opened=row["opened"],
+            closed=row["closed"],
+            closure=row["closure"],
+        )
+    held = {(row["episode_id"], int(row["session_id"]) % 100): row["date"] for row in sessions}
+    held |= {(row["episode_id"], row["session_number"]): row["session_date"] for row in ratings}
+    session_of = {
+        (episode_id, number): TherapySession.objects.create(
+            episode=stored[episode_id], number=number, date=date
+        )
+        for (episode_id, number), date in held.items()
     }
+    Rating.objects.bulk_create(
+        Rating(
+            session=session_of[row["episode_id"], row["session_number"]],
+            channel=Channel.TABLET,
+            **{
+                key: row[key]
+                for key in ("instrument", "scale", "rater", "rater_label", "total", *ITEMS)
+            },
+        )
+        for row in ratings
+    )
+    figures = selectors.figures([user.pk for user in therapists.values()])
+    ours = {user.pk: n for n, user in therapists.items()}
+    episode_ids = {episode.pk: n for n, episode in stored.items()}
+    client_ids = {episode.client_id: EPISODES[n][0] for n, episode in stored.items()}
+    return Team(
+        therapists=[
+            dataclasses.replace(row, therapist_id=ours[row.therapist_id])
+            for row in therapist_statistics(figures)
+        ],
+        totals=totals_row(figures),
+        monthly=[
+            dataclasses.replace(row, therapist_id=ours[row.therapist_id])
+            for row in monthly_session_means(figures.alliance)
+        ],
+        outcomes=sorted(
+            (
+                dataclasses.replace(
+                    row,
+                    therapist_id=ours[row.therapist_id],
+                    episode_id=episode_ids[row.episode_id],
+                    client_id=client_ids[row.client_id],
+                )
+                for row in figures.outcomes
+            ),
+            key=lambda row: row.episode_id,
+        ),
+        only_therapist_1=totals_row(figures, {therapists[1].pk} if 1 in therapists else set()),
+    )
+
+
+def by_therapist() -> dict[int | None, TherapistStats]:
+    return {row.therapist_id: row for row in team().therapists}
 
 
 # episode outcomes
@@ -206,13 +296,7 @@ def test_it_uses_the_latest_rating_of_an_open_episode_not_the_second():
 
 
 def test_it_gives_one_line_per_therapist_with_an_episode_in_id_order():
-    assert [
-        row.therapist_id for row in therapist_statistics(RATINGS, EPISODE_ROWS, SESSION_ROWS)
-    ] == [
-        1,
-        2,
-        3,
-    ]
+    assert [row.therapist_id for row in team().therapists] == [1, 2, 3]
 
 
 def test_it_computes_every_figure_of_a_therapist():
@@ -280,16 +364,14 @@ def test_a_therapist_with_episodes_but_no_ratings_gets_none_figures():
 
 def test_the_partners_ratings_change_nothing():
     without_partner = [row for row in RATINGS if row["rater"] == "client"]
-    assert therapist_statistics(without_partner, EPISODE_ROWS, SESSION_ROWS) == (
-        therapist_statistics(RATINGS, EPISODE_ROWS, SESSION_ROWS)
-    )
+    assert team(without_partner).therapists == team(RATINGS).therapists
 
 
 def test_a_labelled_client_rater_is_not_the_client():
     # "client" with a label is another person rating as a client (a group member, say).
     relabelled = [{**row, "rater_label": "Jo"} if row["rating_id"] == 6 else row for row in RATINGS]
     # 35.9 no longer counts: 258.9 − 35.9 = 223.0 over 6 = 37.17 → 37.2; concern 1 of 6
-    stats = therapist_statistics(relabelled, EPISODE_ROWS, SESSION_ROWS)[0]
+    stats = team(relabelled).therapists[0]
     assert (stats.mean_session_rating, stats.alliance_concern_share) == (37.2, 1 / 6)
 
 
@@ -305,7 +387,7 @@ def test_the_alliance_concern_boundary_is_below_36(totals, share):
     ratings = [
         rating(n, 1, n, day(1, n), "session", total) for n, total in enumerate(totals, start=1)
     ]
-    assert therapist_statistics(ratings, EPISODE_ROWS, [])[0].alliance_concern_share == share
+    assert team(ratings, sessions=[]).therapists[0].alliance_concern_share == share
 
 
 def test_it_judges_child_session_ratings_by_the_child_instrument():
@@ -315,7 +397,7 @@ def test_it_judges_child_session_ratings_by_the_child_instrument():
         rating(2, 4, 2, day(1, 8), "session", "36.0"),
     ]
     assert ratings[0]["instrument"] == "session-child"
-    assert therapist_statistics(ratings, EPISODE_ROWS, [])[1].alliance_concern_share == 0.5
+    assert team(ratings, sessions=[]).therapists[1].alliance_concern_share == 0.5
 
 
 def test_means_round_half_up_exactly():
@@ -324,13 +406,14 @@ def test_means_round_half_up_exactly():
         rating(1, 1, 1, day(1, 1), "session", "36.0"),
         rating(2, 1, 2, day(1, 8), "session", "36.1"),
     ]
-    assert therapist_statistics(ratings, EPISODE_ROWS, [])[0].mean_session_rating == 36.1
+    assert team(ratings, sessions=[]).therapists[0].mean_session_rating == 36.1
 
 
 def test_it_survives_no_rows_at_all():
-    assert therapist_statistics([], [], []) == []
+    nothing = team([], [], [])
+    assert (nothing.therapists, nothing.monthly, nothing.outcomes) == ([], [], [])
     assert episode_outcomes([]) == []
-    assert totals_row([], [], []) == TherapistStats(
+    assert nothing.totals == TherapistStats(
         therapist_id=None,
         active_clients=0,
         sessions=0,
@@ -345,7 +428,7 @@ def test_it_survives_no_rows_at_all():
 
 
 def test_episodes_without_ratings_give_none_figures_not_a_crash():
-    stats = therapist_statistics([], EPISODE_ROWS, SESSION_ROWS)
+    stats = team([]).therapists
     assert [row.mean_session_rating for row in stats] == [None, None, None]
     assert [row.effect_size for row in stats] == [None, None, None]
     assert [row.dropout_rate for row in stats] == [0.5, 0.0, None]
@@ -355,7 +438,7 @@ def test_episodes_without_ratings_give_none_figures_not_a_crash():
 
 
 def test_the_totals_row_is_computed_from_the_rows():
-    assert totals_row(RATINGS, EPISODE_ROWS, SESSION_ROWS) == TherapistStats(
+    assert team().totals == TherapistStats(
         therapist_id=None,
         # episodes 3, 4 and 6
         active_clients=3,
@@ -382,26 +465,41 @@ def test_the_totals_row_is_computed_from_the_rows():
 
 
 def test_the_totals_row_is_not_the_mean_of_the_therapists_figures():
-    therapists = by_therapist()
-    team = totals_row(RATINGS, EPISODE_ROWS, SESSION_ROWS)
+    figures = team()
+    therapists = {row.therapist_id: row for row in figures.therapists}
+    line = figures.totals
     # Therapist 1 has 7 session ratings and therapist 2 has 3: averaging their means
     # (37.0 + 36.3) / 2 = 36.65 would weigh each of therapist 2's ratings more than twice as much
     # as therapist 1's; the team mean weighs every rating once: 367.9 / 10 = 36.79 → 36.8.
     mean_of_means = (therapists[1].mean_session_rating + therapists[2].mean_session_rating) / 2
     assert mean_of_means == pytest.approx(36.65)
-    assert team.mean_session_rating == 36.8
+    assert line.mean_session_rating == 36.8
     # Shares likewise: (2/7 + 1/3) / 2 = 0.3095 against 3 / 10 = 0.3.
-    assert team.alliance_concern_share == 0.3
+    assert line.alliance_concern_share == 0.3
     # And therapist 2's single episode outcome, too few for an effect size of its own, still
     # counts in the team's effect size (0.97, not therapist 1's 0.67).
-    assert (therapists[2].effect_size, team.effect_size) == (None, 0.97)
+    assert (therapists[2].effect_size, line.effect_size) == (None, 0.97)
+
+
+def test_a_team_line_over_some_therapists_counts_only_theirs():
+    # The overview's line per team: over therapist 1 alone it is therapist 1's line.
+    figures = team()
+    assert figures.only_therapist_1 == dataclasses.replace(figures.therapists[0], therapist_id=None)
+
+
+def test_the_database_finds_the_episode_ends_the_rows_give():
+    # Each episode's first and latest client outcome rating, found by the database through
+    # the session index, classify exactly as the same ratings do read row by row.
+    assert team().outcomes == episode_outcomes(RATINGS)
+    later = [*RATINGS, rating(24, 3, 3, day(2, 24), "outcome", "21.0")]
+    assert team(later).outcomes == episode_outcomes(later)
 
 
 # monthly means
 
 
 def test_monthly_means_split_at_the_month_boundary():
-    assert monthly_session_means(RATINGS) == [
+    assert team().monthly == [
         # therapist 1, January: 38.0 (20th), 36.0 (27th), 34.0 (31st) = 108.0 / 3 = 36.0
         MonthlyMean(therapist_id=1, month=day(1, 1), mean=36.0, count=3),
         # February: 35.9 (1st), 37.0, 39.0, 39.0 = 150.9 / 4 = 37.725 → 37.7 (the partner's
@@ -414,8 +512,8 @@ def test_monthly_means_split_at_the_month_boundary():
 
 
 def test_monthly_means_of_nothing_are_empty():
-    assert monthly_session_means([]) == []
-    assert monthly_session_means([row for row in RATINGS if row["scale"] == "outcome"]) == []
+    assert team([]).monthly == []
+    assert team([row for row in RATINGS if row["scale"] == "outcome"]).monthly == []
 
 
 # one client's trend
