@@ -10,7 +10,6 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -20,7 +19,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from alliance_app.clinic.models import Client, Closure, Episode
+from alliance_app.clinic.models import Client, Closure, Episode, TherapySession
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating
 from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
@@ -142,23 +141,26 @@ class CaseloadRow:
 def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
     """Active clients with their current episode's figures, sorted by need: open flags first.
 
-    One query: every figure is an annotation or a correlated subquery.
+    One query, and no join to group: every figure is a correlated subquery on the client's open
+    episode, so each runs once per client and reads the session index in session order.
     """
     current = Rating.objects.filter(
-        session__episode__client=OuterRef("pk"),
-        session__episode__closed__isnull=True,
-        rater=Rater.CLIENT,
-        rater_label="",
+        session__episode=OuterRef("episode_id"), rater=Rater.CLIENT, rater_label=""
     )
     outcome = current.filter(scale=Scale.OUTCOME)
     alliance = current.filter(scale=Scale.SESSION)
+    sessions = TherapySession.objects.filter(episode=OuterRef("episode_id"))
     open_flags = Flag.objects.filter(client=OuterRef("pk"), status__in=OPEN_STATUSES)
-    in_current = Q(episodes__closed__isnull=True)
     rows = (
         clients.filter(active=True)
         .annotate(
-            session_count=Count("episodes__sessions", filter=in_current),
-            last_session=Max("episodes__sessions__date", filter=in_current),
+            episode_id=Subquery(
+                Episode.objects.filter(client=OuterRef("pk"), closed__isnull=True).values("pk")[:1]
+            )
+        )
+        .annotate(
+            session_count=Coalesce(_count(sessions, "episode"), Value(0)),
+            last_session=Subquery(sessions.order_by("-date").values("date")[:1]),
             intake_id=Subquery(outcome.order_by("session__number").values("pk")[:1]),
             intake_total=Subquery(outcome.order_by("session__number").values("total")[:1]),
             latest_id=Subquery(outcome.order_by("-session__number").values("pk")[:1]),
@@ -166,13 +168,7 @@ def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
             latest_session_total=Subquery(
                 alliance.order_by("-session__number").values("total")[:1]
             ),
-            open_flag_count=Coalesce(
-                Subquery(
-                    open_flags.order_by().values("client").annotate(n=Count("pk")).values("n")[:1],
-                    output_field=IntegerField(),
-                ),
-                Value(0),
-            ),
+            open_flag_count=Coalesce(_count(open_flags, "client"), Value(0)),
             top_severity=Coalesce(
                 Subquery(open_flags.order_by("-severity").values("severity")[:1]), Value(0)
             ),
@@ -198,6 +194,12 @@ def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
     result = [_caseload_row(row) for row in rows]
     result.sort(key=lambda r: (-r.top_severity, -r.open_flags, r.code))
     return result
+
+
+def _count(rows: QuerySet, outer: str) -> Subquery:
+    """How many of `rows` there are for the outer row they point to through `outer`."""
+    counted = rows.order_by().values(outer).annotate(n=Count("pk")).values("n")[:1]
+    return Subquery(counted, output_field=IntegerField())
 
 
 def _caseload_row(row: dict) -> CaseloadRow:
