@@ -8,7 +8,7 @@ confirmed); one they see but may not change is a 403.
 """
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 
 from alliance_app.clinic.models import Client, Episode
@@ -42,8 +42,10 @@ def require_membership(request: HttpRequest) -> Membership:
 
 
 def _treats(user) -> Q:
-    has_episode = Exists(Episode.objects.filter(client=OuterRef("pk"), therapist=user))
-    return Q(primary_therapist=user) | Q(has_episode)
+    # Subqueries that do not refer to the outer row: the database computes each set once and
+    # checks every client against it, instead of looking up episodes client by client.
+    had_episode = Episode.objects.filter(therapist=user).values("client_id")
+    return Q(primary_therapist=user) | Q(pk__in=had_episode)
 
 
 def clients_visible_to(membership: Membership) -> QuerySet[Client]:
@@ -52,9 +54,8 @@ def clients_visible_to(membership: Membership) -> QuerySet[Client]:
         return clients
     if membership.role == Role.SUPERVISOR:
         teams = membership.supervised_teams.values("pk")
-        return clients.filter(
-            _treats(membership.user) | Q(primary_therapist__membership__team__in=teams)
-        )
+        in_teams = Membership.objects.filter(team__in=teams).values("user_id")
+        return clients.filter(_treats(membership.user) | Q(primary_therapist__in=in_teams))
     return clients.filter(_treats(membership.user))
 
 
