@@ -79,10 +79,6 @@ def rating_submit(
     rating already stored and stores nothing. Anything invalid raises ValidationError with a
     message per field and stores nothing.
     """
-    existing = _replayed(session, instrument_code, idempotency_key)
-    if existing is not None:
-        return SubmitResult(existing, created=False)
-
     instrument = _instrument_for(session, instrument_code)
     if rater not in Rater.values:
         raise ValidationError({"rater": _("Choose who is rating.")})
@@ -108,21 +104,24 @@ def rating_submit(
         created_at=stored_at or timezone.now(),
         **dict(zip(ITEM_FIELDS, scored.items, strict=True)),
     )
-    if _already_rated(rating):
-        raise ValidationError(
-            _("%(rater)s has already given the %(scale)s for this session.")
-            % {"rater": rating.rater_display, "scale": rating.get_scale_display().lower()}
-        )
+    # Insert first and let the unique constraints catch a repeat: the common case, a new
+    # rating, then costs no lookups beforehand.
     try:
         with transaction.atomic():
             rating.save(force_insert=True)
             _raise_flags(rating, instrument)
     except IntegrityError:
-        # A concurrent request with the same key won the race: answer with its rating.
+        # The same key again (a double tap, a retry, or a concurrent request that won the
+        # race): answer with the rating stored. Or this rater has rated this session already.
         existing = _replayed(session, instrument_code, idempotency_key)
-        if existing is None:
-            raise
-        return SubmitResult(existing, created=False)
+        if existing is not None:
+            return SubmitResult(existing, created=False)
+        if _already_rated(rating):
+            raise ValidationError(
+                _("%(rater)s has already given the %(scale)s for this session.")
+                % {"rater": rating.rater_display, "scale": rating.get_scale_display().lower()}
+            ) from None
+        raise
     return SubmitResult(rating, created=True)
 
 
@@ -180,12 +179,16 @@ def _raise_flags(rating: Rating, instrument: Instrument) -> list[Flag]:
     findings = flags_for(
         as_point(rating, instrument), history, episode.client.organization.flag_rules()
     )
-    still_open = set(
-        Flag.objects.filter(
-            client=episode.client, kind__in=LASTING_KINDS, status__in=OPEN_STATUSES
-        ).values_list("kind", flat=True)
-    )
-    findings = [f for f in findings if not (f.kind in LASTING_KINDS and f.kind in still_open)]
+    # A lasting state (deterioration, no change) already flagged and still open is not
+    # raised again; only a rating that finds one needs to ask.
+    lasting = {finding.kind for finding in findings} & LASTING_KINDS
+    if lasting:
+        still_open = set(
+            Flag.objects.filter(
+                client=episode.client, kind__in=lasting, status__in=OPEN_STATUSES
+            ).values_list("kind", flat=True)
+        )
+        findings = [finding for finding in findings if finding.kind not in still_open]
     return Flag.objects.bulk_create(
         Flag.from_finding(finding, client=episode.client, rating=rating) for finding in findings
     )

@@ -48,7 +48,10 @@ CREATED_LINKS_KEY = "alliance_created_links"
 
 def _visible_session(request: HttpRequest, pk: int) -> TherapySession:
     return get_visible(
-        request, TherapySession.objects.select_related("episode__client"), pk, "episode__client"
+        request,
+        TherapySession.objects.select_related("episode__client__organization"),
+        pk,
+        "episode__client",
     )
 
 
