@@ -221,13 +221,14 @@ def caseload_of(org, therapist, team, clients: int) -> None:
 
 
 PAGES = {
-    # page: (who looks, the URL, its queries: session, user, membership, then the page's own)
-    "caseload": (Role.THERAPIST, lambda w: reverse("caseload"), 4),
+    # page: (who looks, the URL, its queries: session, the user with their membership, then the
+    # page's own)
+    "caseload": (Role.THERAPIST, lambda w: reverse("caseload"), 3),
     # the client page also records that it was viewed: one insert into the audit trail
-    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 11),
-    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 7),
-    "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),
-    "overview": (Role.ADMIN, lambda w: reverse("overview"), 8),
+    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 10),
+    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 6),
+    "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 6),
+    "overview": (Role.ADMIN, lambda w: reverse("overview"), 7),
 }
 
 

@@ -21,7 +21,8 @@ def membership_for(user) -> Membership | None:
     if not user.is_authenticated:
         return None
     try:
-        return Membership.objects.select_related("organization", "team", "user").get(user=user)
+        # Loaded with the user by the authentication backend, so usually no query.
+        return user.membership
     except Membership.DoesNotExist:
         return None
 
