@@ -196,6 +196,10 @@ def test_the_overview_is_for_admins_and_goes_by_team(client, world):
     assert [name for name, _ in response.context["rows"]] == ["North", "South"]
     north, south = (row for _, row in response.context["rows"])
     assert (north.sessions, south.sessions) == (6, 1)
+    # The trend chart draws a line per team, not per therapist.
+    chart = json.loads(response.context["chart"])
+    assert {trace["name"] for trace in chart["data"]} <= {"North", "South"}
+    assert chart["data"]
     assert page(client, world.sue, "overview").status_code == 403
 
 

@@ -79,20 +79,19 @@ def client_chart(
     return _figure(data, layout)
 
 
-def monthly_chart(
-    monthly: Sequence[MonthlyMean], therapist_names: Mapping[int, str]
-) -> dict[str, Any]:
-    """Each therapist's monthly mean session rating, with the alliance cut-off for reference.
+def monthly_chart(monthly: Sequence[MonthlyMean], line_names: Mapping[int, str]) -> dict[str, Any]:
+    """Each line's (therapist's or team's) monthly mean session rating, with the alliance
+    cut-off for reference.
 
     The cut-off drawn is the adult session instrument's, the one most ratings use; the means
     themselves mix whatever session instruments the clients filled in.
     """
-    by_therapist: dict[int, list[MonthlyMean]] = {}
+    by_line: dict[int, list[MonthlyMean]] = {}
     for row in monthly:
-        by_therapist.setdefault(row.therapist_id, []).append(row)
+        by_line.setdefault(row.line_id, []).append(row)
     data = []
-    for position, (therapist_id, rows) in enumerate(sorted(by_therapist.items())):
-        name = therapist_names.get(therapist_id, gettext("Therapist %(id)s") % {"id": therapist_id})
+    for position, (line_id, rows) in enumerate(sorted(by_line.items())):
+        name = line_names.get(line_id, gettext("Therapist %(id)s") % {"id": line_id})
         data.append(
             {
                 "type": "scatter",

@@ -87,9 +87,9 @@ class TherapistStats:
 
 @dataclass(frozen=True)
 class MonthlyMean:
-    """The mean client session rating of one therapist in one calendar month."""
+    """The mean client session rating of one chart line (a therapist, or a team) in one month."""
 
-    therapist_id: int
+    line_id: int
     month: datetime.date
     mean: float
     count: int
@@ -184,20 +184,26 @@ def totals_row(
     )
 
 
-def monthly_session_means(alliance: Iterable[AllianceMonth]) -> list[MonthlyMean]:
+def monthly_session_means(
+    alliance: Iterable[AllianceMonth], line_of: Mapping[int, int] | None = None
+) -> list[MonthlyMean]:
     """Mean client session rating per therapist and calendar month, for the trend chart.
 
-    Months are keyed by their first day so that the chart's date axis places them correctly.
+    With `line_of` (therapist id to, say, team id) the months of the therapists sharing a line
+    are added together first, so each line's mean weighs every rating once; therapists it does
+    not name are left out. Months are keyed by their first day so that the chart's date axis
+    places them correctly.
     """
+    sums: dict[tuple[int, datetime.date], tuple[Decimal, int]] = {}
+    for row in alliance:
+        line = row.therapist_id if line_of is None else line_of.get(row.therapist_id)
+        if line is None or not row.count:
+            continue
+        total, count = sums.get((line, row.month), (Decimal(0), 0))
+        sums[line, row.month] = (total + row.total_sum, count + row.count)
     return [
-        MonthlyMean(
-            therapist_id=row.therapist_id,
-            month=row.month,
-            mean=_mean(row.total_sum, row.count),
-            count=row.count,
-        )
-        for row in sorted(alliance, key=lambda row: (row.therapist_id, row.month))
-        if row.count
+        MonthlyMean(line_id=line, month=month, mean=_mean(total, count), count=count)
+        for (line, month), (total, count) in sorted(sums.items())
     ]
 
 

@@ -156,13 +156,16 @@ def overview(request: HttpRequest) -> HttpResponse:
         therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
     )
     figures = selectors.figures([user.pk for user in therapists])
-    members: dict[int, set[int]] = {}
-    for user in therapists:
-        members.setdefault(user.membership.team_id, set()).add(user.pk)
-    teams = Team.objects.filter(organization=membership.organization).order_by("name")
-    rows = [(team.name, stats.totals_row(figures, members.get(team.pk, set()))) for team in teams]
+    team_of = {user.pk: user.membership.team_id for user in therapists}
+    teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
+    rows = [
+        (team.name, stats.totals_row(figures, {pk for pk, of in team_of.items() if of == team.pk}))
+        for team in teams
+    ]
+    # One line per team: two hundred therapists' lines would be unreadable (and a large page).
     monthly = charts.monthly_chart(
-        stats.monthly_session_means(figures.alliance), _names(therapists)
+        stats.monthly_session_means(figures.alliance, team_of),
+        {team.pk: team.name for team in teams},
     )
     return render(
         request,

@@ -194,9 +194,9 @@ def test_the_client_chart_is_json_ready(figure):
 
 def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
     monthly = [
-        MonthlyMean(therapist_id=1, month=day(1, 1), mean=36.0, count=3),
-        MonthlyMean(therapist_id=1, month=day(2, 1), mean=37.7, count=4),
-        MonthlyMean(therapist_id=2, month=day(1, 1), mean=33.0, count=1),
+        MonthlyMean(line_id=1, month=day(1, 1), mean=36.0, count=3),
+        MonthlyMean(line_id=1, month=day(2, 1), mean=37.7, count=4),
+        MonthlyMean(line_id=2, month=day(1, 1), mean=33.0, count=1),
     ]
     figure = monthly_chart(monthly, {1: "Alex Moreno"})
     assert [(t["name"], t["x"], t["y"]) for t in figure["data"]] == [

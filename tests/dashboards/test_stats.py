@@ -32,6 +32,7 @@ import pytest
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards import selectors
 from alliance_app.dashboards.stats import (
+    AllianceMonth,
     EpisodeOutcomeRow,
     MonthlyMean,
     TherapistStats,
@@ -224,7 +225,7 @@ def team(ratings=RATINGS, episodes=EPISODE_ROWS, sessions=SESSION_ROWS) -> Team:
         ],
         totals=totals_row(figures),
         monthly=[
-            dataclasses.replace(row, therapist_id=ours[row.therapist_id])
+            dataclasses.replace(row, line_id=ours[row.line_id])
             for row in monthly_session_means(figures.alliance)
         ],
         outcomes=sorted(
@@ -501,19 +502,34 @@ def test_the_database_finds_the_episode_ends_the_rows_give():
 def test_monthly_means_split_at_the_month_boundary():
     assert team().monthly == [
         # therapist 1, January: 38.0 (20th), 36.0 (27th), 34.0 (31st) = 108.0 / 3 = 36.0
-        MonthlyMean(therapist_id=1, month=day(1, 1), mean=36.0, count=3),
+        MonthlyMean(line_id=1, month=day(1, 1), mean=36.0, count=3),
         # February: 35.9 (1st), 37.0, 39.0, 39.0 = 150.9 / 4 = 37.725 → 37.7 (the partner's
         # 20.0 on 10 February not counted)
-        MonthlyMean(therapist_id=1, month=day(2, 1), mean=37.7, count=4),
+        MonthlyMean(line_id=1, month=day(2, 1), mean=37.7, count=4),
         # therapist 2: January 33.0; February 36.0 and 40.0 = 38.0
-        MonthlyMean(therapist_id=2, month=day(1, 1), mean=33.0, count=1),
-        MonthlyMean(therapist_id=2, month=day(2, 1), mean=38.0, count=2),
+        MonthlyMean(line_id=2, month=day(1, 1), mean=33.0, count=1),
+        MonthlyMean(line_id=2, month=day(2, 1), mean=38.0, count=2),
     ]
 
 
 def test_monthly_means_of_nothing_are_empty():
     assert team([]).monthly == []
     assert team([row for row in RATINGS if row["scale"] == "outcome"]).monthly == []
+
+
+def test_monthly_means_of_a_team_weigh_every_rating_once():
+    months = [
+        AllianceMonth(1, day(1, 1), Decimal("108.0"), 3, 1),
+        AllianceMonth(2, day(1, 1), Decimal("33.0"), 1, 1),
+        AllianceMonth(2, day(2, 1), Decimal("76.0"), 2, 0),
+        AllianceMonth(3, day(1, 1), Decimal("40.0"), 1, 0),
+    ]
+    # Therapists 1 and 2 draw team 10's line; therapist 3 is in no team shown.
+    assert monthly_session_means(months, {1: 10, 2: 10}) == [
+        # (108.0 + 33.0) / 4 = 35.25 → 35.3, not the mean of the means (36.0 + 33.0) / 2 = 34.5
+        MonthlyMean(line_id=10, month=day(1, 1), mean=35.3, count=4),
+        MonthlyMean(line_id=10, month=day(2, 1), mean=38.0, count=2),
+    ]
 
 
 # one client's trend
