@@ -49,7 +49,8 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
 
     The database does the counting: caseloads per therapist, client session ratings per
     therapist and month, and each episode's first and latest client outcome rating found
-    through the session index. Nothing here is proportional to the number of ratings.
+    through the session index. What comes back is a row per therapist, per therapist and month
+    and per episode, however many ratings lie behind them.
     """
     ids = list(therapist_ids)
     episodes = Episode.objects.filter(therapist_id__in=ids).order_by()
