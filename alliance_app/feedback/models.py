@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from alliance_app.clinic.models import TherapySession
+from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.measures import Finding, FlagKind, Scale, Severity
 
 ITEM_MIN = Decimal("0.0")
@@ -322,3 +322,74 @@ class RemoteLink(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class OutcomeEnds(models.Model):
+    """An episode's first and latest outcome rating by the client (rater "client", no label).
+
+    Kept up to date in each rating's transaction (`feedback.rollups`), so the team and
+    organisation pages read one row per episode instead of searching its ratings. The session
+    numbers are copied here so that concurrent ratings can move the ends with one conditional
+    update each.
+    """
+
+    episode = models.OneToOneField(
+        Episode,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="outcome_ends",
+        verbose_name=_("episode"),
+    )
+    first = models.ForeignKey(
+        Rating, on_delete=models.CASCADE, related_name="+", verbose_name=_("first rating")
+    )
+    first_number = models.PositiveSmallIntegerField(_("first rating's session"))
+    latest = models.ForeignKey(
+        Rating, on_delete=models.CASCADE, related_name="+", verbose_name=_("latest rating")
+    )
+    latest_number = models.PositiveSmallIntegerField(_("latest rating's session"))
+
+    class Meta:
+        verbose_name = _("episode outcome ends")
+        verbose_name_plural = _("episode outcome ends")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_number__lte=F("latest_number")),
+                name="outcome_ends_in_session_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode}: sessions {self.first_number} to {self.latest_number}"
+
+
+class AllianceMonth(models.Model):
+    """The client's own session ratings in one episode and calendar month, summed.
+
+    `concerns` counts those below their instrument's cut-off when they were stored, as the flags
+    were raised. Kept up to date in each rating's transaction (`feedback.rollups`).
+    """
+
+    episode = models.ForeignKey(
+        Episode,
+        on_delete=models.CASCADE,
+        related_name="alliance_months",
+        verbose_name=_("episode"),
+    )
+    month = models.DateField(_("month"), help_text=_("The month's first day."))
+    total_sum = models.DecimalField(_("sum of totals"), max_digits=9, decimal_places=1)
+    count = models.PositiveIntegerField(_("ratings"))
+    concerns = models.PositiveIntegerField(_("ratings below the cut-off"))
+
+    class Meta:
+        verbose_name = _("monthly alliance sum")
+        verbose_name_plural = _("monthly alliance sums")
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "month"], name="alliance_month_once"),
+            models.CheckConstraint(
+                condition=Q(concerns__lte=F("count")), name="alliance_month_concerns_counted"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode}: {self.month:%Y-%m}"

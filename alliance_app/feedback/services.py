@@ -28,6 +28,7 @@ from alliance_app.measures import (
     score_rating,
 )
 
+from . import rollups
 from .instruments import catalogue
 from .models import (
     ITEM_FIELDS,
@@ -110,6 +111,7 @@ def rating_submit(
         with transaction.atomic():
             rating.save(force_insert=True)
             _raise_flags(rating, instrument)
+            rollups.rating_stored(rating, instrument)
     except IntegrityError:
         # The same key again (a double tap, a retry, or a concurrent request that won the
         # race): answer with the rating stored. Or this rater has rated this session already.

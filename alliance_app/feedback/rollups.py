@@ -1,0 +1,168 @@
+"""Summary rows for the team and organisation pages, kept up to date as ratings are stored.
+
+The dashboards' figures rest on two things per episode: its first and latest outcome rating by
+the client (`OutcomeEnds`), and the client's session ratings summed per calendar month
+(`AllianceMonth`). Reading them from the ratings costs time in proportion to the years of data;
+reading these rows costs a row per episode and month. Only the client's own ratings (rater
+"client", no label) count, as in `dashboards.stats`.
+
+`rating_stored` runs in the transaction that stores a rating, so a summary never runs ahead of or
+behind its ratings. Both updates are safe when ratings of one episode arrive at once: the ends
+move by a conditional update of one row, the sums by increments. `rebuild` recomputes the rows of
+some episodes from their ratings: after a bulk insert, after the admin changes sessions, or after
+an instrument's cut-off changes (`manage.py rebuild_rollups`).
+"""
+
+import operator
+from functools import reduce
+
+from django.apps import apps as installed_apps
+from django.db import IntegrityError, transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    OuterRef,
+    PositiveSmallIntegerField,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncMonth
+
+from alliance_app.measures import Instrument, Scale
+
+from .instruments import catalogue
+from .models import AllianceMonth, OutcomeEnds
+
+CLIENT = "client"
+BATCH = 2000
+
+
+def rating_stored(rating, instrument: Instrument) -> None:
+    """Fold a rating just stored into its episode's summary rows."""
+    if rating.rater != CLIENT or rating.rater_label:
+        return
+    if rating.scale == Scale.OUTCOME.value:
+        _extend_ends(rating)
+    else:
+        _add_to_month(rating, int(instrument.is_clinical(rating.total)))
+
+
+def _extend_ends(rating) -> None:
+    session = rating.session
+    number = session.number
+    earlier, later = Q(first_number__gt=number), Q(latest_number__lt=number)
+    moved = OutcomeEnds.objects.filter(episode_id=session.episode_id).update(
+        # Every expression reads the row as it was before this update, however recent.
+        first_id=_either(earlier, rating.pk, "first_id", BigIntegerField()),
+        first_number=_either(earlier, number, "first_number", PositiveSmallIntegerField()),
+        latest_id=_either(later, rating.pk, "latest_id", BigIntegerField()),
+        latest_number=_either(later, number, "latest_number", PositiveSmallIntegerField()),
+    )
+    if moved:
+        return
+    try:
+        with transaction.atomic():
+            OutcomeEnds.objects.create(
+                episode_id=session.episode_id,
+                first=rating,
+                first_number=number,
+                latest=rating,
+                latest_number=number,
+            )
+    except IntegrityError:
+        # Another rating of this episode made the row a moment ago: move its ends instead.
+        _extend_ends(rating)
+
+
+def _either(condition: Q, value, column: str, field) -> Case:
+    return Case(When(condition, then=Value(value)), default=F(column), output_field=field)
+
+
+def _add_to_month(rating, concern: int) -> None:
+    session = rating.session
+    month = session.date.replace(day=1)
+    rows = AllianceMonth.objects.filter(episode_id=session.episode_id, month=month)
+    increments = {
+        "total_sum": F("total_sum") + rating.total,
+        "count": F("count") + 1,
+        "concerns": F("concerns") + concern,
+    }
+    if rows.update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            AllianceMonth.objects.create(
+                episode_id=session.episode_id,
+                month=month,
+                total_sum=rating.total,
+                count=1,
+                concerns=concern,
+            )
+    except IntegrityError:
+        rows.update(**increments)
+
+
+def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
+    """Recompute the summary rows of these episodes from their ratings.
+
+    `apps` lets a data migration pass its historical models.
+    """
+    rating_model = apps.get_model("feedback", "Rating")
+    ends_model = apps.get_model("feedback", "OutcomeEnds")
+    month_model = apps.get_model("feedback", "AllianceMonth")
+    ids = episodes.order_by().values("pk")
+    with transaction.atomic():
+        ends_model.objects.filter(episode__in=ids).delete()
+        month_model.objects.filter(episode__in=ids).delete()
+        own = rating_model.objects.filter(rater=CLIENT, rater_label="").order_by()
+        sums = (
+            own.filter(scale=Scale.SESSION.value, session__episode__in=ids)
+            .values(episode_id=F("session__episode_id"), month=TruncMonth("session__date"))
+            .annotate(
+                total_sum=Sum("total"), count=Count("pk"), concerns=Count("pk", filter=_concern())
+            )
+        )
+        _insert(month_model, (month_model(**row) for row in sums.iterator(chunk_size=BATCH)))
+        outcome = own.filter(scale=Scale.OUTCOME.value, session__episode=OuterRef("pk"))
+        first = outcome.order_by("session__number")
+        latest = outcome.order_by("-session__number")
+        ends = (
+            episodes.order_by()
+            .annotate(
+                first_id=Subquery(first.values("pk")[:1]),
+                first_number=Subquery(first.values("session__number")[:1]),
+                latest_id=Subquery(latest.values("pk")[:1]),
+                latest_number=Subquery(latest.values("session__number")[:1]),
+            )
+            .filter(first_id__isnull=False)
+            .values("first_id", "first_number", "latest_id", "latest_number", episode_id=F("pk"))
+        )
+        _insert(ends_model, (ends_model(**row) for row in ends.iterator(chunk_size=BATCH)))
+
+
+def _insert(model, rows) -> None:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            model.objects.bulk_create(batch)
+            batch = []
+    model.objects.bulk_create(batch)
+
+
+def _concern() -> Q:
+    """A session rating below its own instrument's cut-off (Instrument.is_clinical)."""
+    return reduce(
+        operator.or_,
+        (
+            Q(instrument=instrument.code, total__lt=instrument.cutoff)
+            for instrument in catalogue().all()
+            if instrument.scale == Scale.SESSION
+        ),
+    )
