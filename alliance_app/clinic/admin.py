@@ -1,8 +1,15 @@
 from django.contrib import admin
 
 from alliance_app.accounts.admin import OrganizationScopedAdmin, ScopedTabularInline
+from alliance_app.feedback import rollups
 
 from .models import Client, Episode, TherapySession
+
+
+def _rollups_rebuild(*episode_ids) -> None:
+    """Sessions changed here can move ratings between months (a date) or reorder them (a
+    number): the episodes' summary rows are made again from their ratings."""
+    rollups.rebuild(Episode.objects.filter(pk__in=[pk for pk in episode_ids if pk]))
 
 
 class EpisodeInline(ScopedTabularInline):
@@ -39,6 +46,10 @@ class EpisodeAdmin(OrganizationScopedAdmin):
     autocomplete_fields = ["client", "therapist"]
     inlines = [TherapySessionInline]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _rollups_rebuild(form.instance.pk)
+
 
 @admin.register(TherapySession)
 class TherapySessionAdmin(OrganizationScopedAdmin):
@@ -49,3 +60,18 @@ class TherapySessionAdmin(OrganizationScopedAdmin):
     date_hierarchy = "date"
     list_select_related = ["episode__client"]
     autocomplete_fields = ["episode"]
+
+    def save_model(self, request, obj, form, change):
+        moved_from = form.initial.get("episode") if change else None
+        super().save_model(request, obj, form, change)
+        _rollups_rebuild(obj.episode_id, moved_from)
+
+    def delete_model(self, request, obj):
+        episode_id = obj.episode_id
+        super().delete_model(request, obj)
+        _rollups_rebuild(episode_id)
+
+    def delete_queryset(self, request, queryset):
+        episode_ids = list(queryset.values_list("episode_id", flat=True).distinct())
+        super().delete_queryset(request, queryset)
+        _rollups_rebuild(*episode_ids)

@@ -21,11 +21,14 @@ from alliance_app.accounts.models import Membership, Organization, Role, Team, U
 from alliance_app.audit.models import AuditEntry
 from alliance_app.clinic.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
+from alliance_app.feedback import rollups
 from alliance_app.feedback.models import (
     ITEM_FIELDS,
+    AllianceMonth,
     Channel,
     Flag,
     FlagStatus,
+    OutcomeEnds,
     Rating,
     RemoteLink,
 )
@@ -278,6 +281,8 @@ class RowBatch:
         with transaction.atomic():
             for model, rows in self._tables():
                 model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+            # The summary rows the submit service would have kept, made from the ratings.
+            rollups.rebuild(Episode.objects.filter(pk__in=[row.pk for row in self.episodes]))
         return Counter(
             {str(model._meta.verbose_name_plural): len(rows) for model, rows in self._tables()}
         )
@@ -420,6 +425,8 @@ def organization_delete(organization: Organization) -> None:
         for rows in (
             Flag.objects.filter(client__in=clients),
             RemoteLink.objects.filter(session__in=sessions),
+            OutcomeEnds.objects.filter(episode__client__in=clients),
+            AllianceMonth.objects.filter(episode__client__in=clients),
             Rating.objects.filter(session__in=sessions),
             sessions,
             Episode.objects.filter(client__in=clients),
@@ -446,7 +453,7 @@ def tables_analyze() -> None:
     if connection.vendor != "postgresql":
         return
     models = (Organization, Team, User, Membership, Membership.supervised_teams.through)
-    models += (Client, Episode, TherapySession, Rating, Flag)
+    models += (Client, Episode, TherapySession, Rating, Flag, OutcomeEnds, AllianceMonth)
     tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {tables}")
