@@ -1,10 +1,8 @@
 """Reads for the dashboards: each aggregates in the database in a fixed number of queries."""
 
-import operator
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import reduce
 
 from django.db.models import (
     Count,
@@ -17,11 +15,18 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce
 
 from alliance_app.clinic.models import Client, Closure, Episode, TherapySession
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating
+from alliance_app.feedback.models import (
+    OPEN_STATUSES,
+    AllianceMonth,
+    Flag,
+    OutcomeEnds,
+    Rater,
+    Rating,
+)
 from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
 
 from . import stats
@@ -45,65 +50,53 @@ def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
 
 
 def figures(therapist_ids: Collection[int]) -> stats.Figures:
-    """What the team and organisation pages need of these therapists, summed in three queries.
+    """What the team and organisation pages need of these therapists, in three queries.
 
-    The database does the counting: caseloads per therapist, client session ratings per
-    therapist and month, and each episode's first and latest client outcome rating found
-    through the session index. What comes back is a row per therapist, per therapist and month
-    and per episode, however many ratings lie behind them.
+    The episodes are counted here; the ratings were summed as they were stored
+    (`feedback.rollups`): the monthly alliance sums are added up per therapist, and each
+    episode's first and latest outcome is one row. So the cost follows the number of episodes
+    and months, not the years of ratings behind them.
     """
     ids = list(therapist_ids)
-    episodes = Episode.objects.filter(therapist_id__in=ids).order_by()
     caseloads = [
         stats.Caseload(**row)
-        for row in episodes.values("therapist_id").annotate(
+        for row in Episode.objects.filter(therapist_id__in=ids)
+        .order_by()
+        .values("therapist_id")
+        .annotate(
             active_clients=Count("client_id", filter=Q(closed__isnull=True), distinct=True),
             closed_episodes=Count("pk", filter=Q(closed__isnull=False), distinct=True),
             unplanned_closures=Count("pk", filter=Q(closure=Closure.UNPLANNED), distinct=True),
             sessions=Count("sessions"),
         )
     ]
-    own = Rating.objects.filter(rater=Rater.CLIENT, rater_label="").order_by()
     alliance = [
-        stats.AllianceMonth(**row)
-        for row in own.filter(scale=Scale.SESSION, session__episode__therapist_id__in=ids)
-        .values(therapist_id=F("session__episode__therapist_id"), month=TruncMonth("session__date"))
-        .annotate(
-            total_sum=Sum("total"), count=Count("pk"), concerns=Count("pk", filter=_concern())
-        )
+        stats.MonthlySums(**row)
+        for row in AllianceMonth.objects.filter(episode__therapist_id__in=ids)
+        .order_by()
+        .values("month", therapist_id=F("episode__therapist_id"))
+        .annotate(total_sum=Sum("total_sum"), count=Sum("count"), concerns=Sum("concerns"))
     ]
-    outcome = own.filter(scale=Scale.OUTCOME, session__episode=OuterRef("pk"))
-    first = outcome.order_by("session__number")
-    latest = outcome.order_by("-session__number")
     ends = (
-        episodes.annotate(
-            first_number=Subquery(first.values("session__number")[:1]),
-            latest_number=Subquery(latest.values("session__number")[:1]),
-            instrument=Subquery(first.values("instrument")[:1]),
-            first_total=Subquery(first.values("total")[:1]),
-            latest_total=Subquery(latest.values("total")[:1]),
+        OutcomeEnds.objects.filter(
+            episode__therapist_id__in=ids,
+            # One client outcome rating per session: two session numbers mean two ratings.
+            first_number__lt=F("latest_number"),
         )
-        # One client outcome rating per session: two different session numbers mean two ratings.
-        .filter(first_number__lt=F("latest_number"))
-        .values("client_id", "therapist_id", "instrument", "first_total", "latest_total")
-        .annotate(episode_id=F("pk"))
+        .order_by()
+        .values(
+            "episode_id",
+            client_id=F("episode__client_id"),
+            therapist_id=F("episode__therapist_id"),
+            instrument=F("first__instrument"),
+            first_total=F("first__total"),
+            latest_total=F("latest__total"),
+        )
     )
     return stats.Figures(
         caseloads=caseloads,
         alliance=alliance,
         outcomes=[stats.classify(**row) for row in ends],
-    )
-
-
-def _concern() -> Q:
-    """A client session rating below its own instrument's cut-off (Instrument.is_clinical)."""
-    return reduce(
-        operator.or_,
-        (
-            Q(instrument=instrument.code, total__lt=instrument.cutoff)
-            for instrument in catalogue().all()
-            if instrument.scale == Scale.SESSION
-        ),
     )
 
 

@@ -117,7 +117,7 @@ class Caseload:
 
 
 @dataclass(frozen=True)
-class AllianceMonth:
+class MonthlySums:
     """One therapist's client session ratings in one calendar month, summed by the database.
 
     `concerns` counts the ratings below their own instrument's cut-off.
@@ -136,7 +136,7 @@ class Figures:
     therapist, however many ratings lie behind them."""
 
     caseloads: Sequence[Caseload]
-    alliance: Sequence[AllianceMonth]
+    alliance: Sequence[MonthlySums]
     outcomes: Sequence[EpisodeOutcomeRow]
 
 
@@ -185,7 +185,7 @@ def totals_row(
 
 
 def monthly_session_means(
-    alliance: Iterable[AllianceMonth], line_of: Mapping[int, int] | None = None
+    alliance: Iterable[MonthlySums], line_of: Mapping[int, int] | None = None
 ) -> list[MonthlyMean]:
     """Mean client session rating per therapist and calendar month, for the trend chart.
 

@@ -32,9 +32,9 @@ import pytest
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards import selectors
 from alliance_app.dashboards.stats import (
-    AllianceMonth,
     EpisodeOutcomeRow,
     MonthlyMean,
+    MonthlySums,
     TherapistStats,
     client_trend,
     episode_outcomes,
@@ -42,6 +42,7 @@ from alliance_app.dashboards.stats import (
     therapist_statistics,
     totals_row,
 )
+from alliance_app.feedback import rollups
 from alliance_app.feedback.models import Channel, Rating
 from alliance_app.measures import EpisodeOutcome
 from tests import factories
@@ -214,6 +215,8 @@ def team(ratings=RATINGS, episodes=EPISODE_ROWS, sessions=SESSION_ROWS) -> Team:
         )
         for row in ratings
     )
+    # Stored in bulk, as seed_scale does, so the summary rows are made the same way.
+    rollups.rebuild(Episode.objects.filter(pk__in=[episode.pk for episode in stored.values()]))
     figures = selectors.figures([user.pk for user in therapists.values()])
     ours = {user.pk: n for n, user in therapists.items()}
     episode_ids = {episode.pk: n for n, episode in stored.items()}
@@ -519,10 +522,10 @@ def test_monthly_means_of_nothing_are_empty():
 
 def test_monthly_means_of_a_team_weigh_every_rating_once():
     months = [
-        AllianceMonth(1, day(1, 1), Decimal("108.0"), 3, 1),
-        AllianceMonth(2, day(1, 1), Decimal("33.0"), 1, 1),
-        AllianceMonth(2, day(2, 1), Decimal("76.0"), 2, 0),
-        AllianceMonth(3, day(1, 1), Decimal("40.0"), 1, 0),
+        MonthlySums(1, day(1, 1), Decimal("108.0"), 3, 1),
+        MonthlySums(2, day(1, 1), Decimal("33.0"), 1, 1),
+        MonthlySums(2, day(2, 1), Decimal("76.0"), 2, 0),
+        MonthlySums(3, day(1, 1), Decimal("40.0"), 1, 0),
     ]
     # Therapists 1 and 2 draw team 10's line; therapist 3 is in no team shown.
     assert monthly_session_means(months, {1: 10, 2: 10}) == [
