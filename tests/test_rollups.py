@@ -28,7 +28,14 @@ def sessions(episode, *dates, fmt=SessionFormat.INDIVIDUAL):
 
 def ends(episode) -> tuple:
     row = OutcomeEnds.objects.get(episode=episode)
-    return (row.first.session.number, row.first.total, row.latest.session.number, row.latest.total)
+    # The copies kept beside the foreign keys say what the rated rows say.
+    assert (row.first_number, row.first_total, row.instrument) == (
+        row.first.session.number,
+        row.first.total,
+        row.first.instrument,
+    )
+    assert (row.latest_number, row.latest_total) == (row.latest.session.number, row.latest.total)
+    return (row.first_number, row.first_total, row.latest_number, row.latest_total)
 
 
 def months(episode) -> list[tuple]:
@@ -43,12 +50,12 @@ def snapshot(episodes) -> tuple[list, list]:
     return (
         sorted(
             OutcomeEnds.objects.filter(episode__in=episodes).values_list(
-                "episode_id", "first_id", "first_number", "latest_id", "latest_number"
+                "episode_id", *rollups.ENDS
             )
         ),
         sorted(
             AllianceMonth.objects.filter(episode__in=episodes).values_list(
-                "episode_id", "month", "total_sum", "count", "concerns"
+                "episode_id", "therapist_id", "month", "total_sum", "count", "concerns"
             )
         ),
     )
@@ -170,3 +177,32 @@ def test_the_command_rebuilds_an_organisations_rows(org, episode):
     assert out.getvalue() == f"{org.slug}: 0 episode outcome ends, 1 monthly sums\n"
     with pytest.raises(CommandError, match="no organisation"):
         call_command("rebuild_rollups", organization_slug="nowhere")
+
+
+def test_handing_an_episode_to_another_therapist_in_the_admin_moves_its_sums(
+    client, org, episode, django_user_model
+):
+    (session,) = sessions(episode, date(2026, 1, 5))
+    rate(session, "session-adult", "9 9 9 9")
+    colleague = factories.user(org)
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.org", "pw"))
+    form = {
+        "client": episode.client_id,
+        "therapist": colleague.pk,
+        "opened": "2026-01-05",
+        "closed": "",
+        "closure": "",
+        "sessions-TOTAL_FORMS": "1",
+        "sessions-INITIAL_FORMS": "1",
+        "sessions-MIN_NUM_FORMS": "0",
+        "sessions-MAX_NUM_FORMS": "1000",
+        "sessions-0-id": session.pk,
+        "sessions-0-episode": episode.pk,
+        "sessions-0-number": "1",
+        "sessions-0-date": "2026-01-05",
+        "sessions-0-format": "individual",
+    }
+    change = reverse("admin:clinic_episode_change", args=[episode.pk])
+    response = client.post(change, form)
+    assert response.status_code == 302, response.context["errors"]
+    assert list(AllianceMonth.objects.values_list("therapist_id", "count")) == [(colleague.pk, 1)]

@@ -328,9 +328,10 @@ class OutcomeEnds(models.Model):
     """An episode's first and latest outcome rating by the client (rater "client", no label).
 
     Kept up to date in each rating's transaction (`feedback.rollups`), so the team and
-    organisation pages read one row per episode instead of searching its ratings. The session
-    numbers are copied here so that concurrent ratings can move the ends with one conditional
-    update each.
+    organisation pages read one row per episode instead of searching its ratings. Ratings never
+    change once stored, so their session numbers, totals and the first one's instrument are
+    copied here: concurrent ratings move the ends with one conditional update each, and the
+    pages need no join to the ratings.
     """
 
     episode = models.OneToOneField(
@@ -344,10 +345,13 @@ class OutcomeEnds(models.Model):
         Rating, on_delete=models.CASCADE, related_name="+", verbose_name=_("first rating")
     )
     first_number = models.PositiveSmallIntegerField(_("first rating's session"))
+    first_total = models.DecimalField(_("first rating's total"), max_digits=3, decimal_places=1)
+    instrument = models.CharField(_("first rating's instrument"), max_length=64)
     latest = models.ForeignKey(
         Rating, on_delete=models.CASCADE, related_name="+", verbose_name=_("latest rating")
     )
     latest_number = models.PositiveSmallIntegerField(_("latest rating's session"))
+    latest_total = models.DecimalField(_("latest rating's total"), max_digits=3, decimal_places=1)
 
     class Meta:
         verbose_name = _("episode outcome ends")
@@ -367,7 +371,9 @@ class AllianceMonth(models.Model):
     """The client's own session ratings in one episode and calendar month, summed.
 
     `concerns` counts those below their instrument's cut-off when they were stored, as the flags
-    were raised. Kept up to date in each rating's transaction (`feedback.rollups`).
+    were raised. The episode's therapist is copied here so that a team's months are read from
+    one index; the admin rebuilds an episode's rows when its therapist changes. Kept up to date
+    in each rating's transaction (`feedback.rollups`).
     """
 
     episode = models.ForeignKey(
@@ -375,6 +381,12 @@ class AllianceMonth(models.Model):
         on_delete=models.CASCADE,
         related_name="alliance_months",
         verbose_name=_("episode"),
+    )
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("therapist"),
     )
     month = models.DateField(_("month"), help_text=_("The month's first day."))
     total_sum = models.DecimalField(_("sum of totals"), max_digits=9, decimal_places=1)
@@ -390,6 +402,7 @@ class AllianceMonth(models.Model):
                 condition=Q(concerns__lte=F("count")), name="alliance_month_concerns_counted"
             ),
         ]
+        indexes = [models.Index(fields=["therapist", "month"], name="alliance_month_therapist")]
 
     def __str__(self) -> str:
         return f"{self.episode}: {self.month:%Y-%m}"

@@ -21,7 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
+    CharField,
     Count,
+    DecimalField,
     F,
     OuterRef,
     PositiveSmallIntegerField,
@@ -41,6 +43,16 @@ from .models import AllianceMonth, OutcomeEnds
 
 CLIENT = "client"
 BATCH = 2000
+ENDS = (
+    "first_id",
+    "first_number",
+    "first_total",
+    "instrument",
+    "latest_id",
+    "latest_number",
+    "latest_total",
+)
+TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 
 def rating_stored(rating, instrument: Instrument) -> None:
@@ -61,8 +73,11 @@ def _extend_ends(rating) -> None:
         # Every expression reads the row as it was before this update, however recent.
         first_id=_either(earlier, rating.pk, "first_id", BigIntegerField()),
         first_number=_either(earlier, number, "first_number", PositiveSmallIntegerField()),
+        first_total=_either(earlier, rating.total, "first_total", TOTAL),
+        instrument=_either(earlier, rating.instrument, "instrument", CharField()),
         latest_id=_either(later, rating.pk, "latest_id", BigIntegerField()),
         latest_number=_either(later, number, "latest_number", PositiveSmallIntegerField()),
+        latest_total=_either(later, rating.total, "latest_total", TOTAL),
     )
     if moved:
         return
@@ -72,8 +87,11 @@ def _extend_ends(rating) -> None:
                 episode_id=session.episode_id,
                 first=rating,
                 first_number=number,
+                first_total=rating.total,
+                instrument=rating.instrument,
                 latest=rating,
                 latest_number=number,
+                latest_total=rating.total,
             )
     except IntegrityError:
         # Another rating of this episode made the row a moment ago: move its ends instead.
@@ -99,6 +117,7 @@ def _add_to_month(rating, concern: int) -> None:
         with transaction.atomic():
             AllianceMonth.objects.create(
                 episode_id=session.episode_id,
+                therapist_id=session.episode.therapist_id,
                 month=month,
                 total_sum=rating.total,
                 count=1,
@@ -123,7 +142,11 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
         own = rating_model.objects.filter(rater=CLIENT, rater_label="").order_by()
         sums = (
             own.filter(scale=Scale.SESSION.value, session__episode__in=ids)
-            .values(episode_id=F("session__episode_id"), month=TruncMonth("session__date"))
+            .values(
+                episode_id=F("session__episode_id"),
+                therapist_id=F("session__episode__therapist_id"),
+                month=TruncMonth("session__date"),
+            )
             .annotate(
                 total_sum=Sum("total"), count=Count("pk"), concerns=Count("pk", filter=_concern())
             )
@@ -137,11 +160,14 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
             .annotate(
                 first_id=Subquery(first.values("pk")[:1]),
                 first_number=Subquery(first.values("session__number")[:1]),
+                first_total=Subquery(first.values("total")[:1]),
+                instrument=Subquery(first.values("instrument")[:1]),
                 latest_id=Subquery(latest.values("pk")[:1]),
                 latest_number=Subquery(latest.values("session__number")[:1]),
+                latest_total=Subquery(latest.values("total")[:1]),
             )
             .filter(first_id__isnull=False)
-            .values("first_id", "first_number", "latest_id", "latest_number", episode_id=F("pk"))
+            .values(*ENDS, episode_id=F("pk"))
         )
         _insert(ends_model, (ends_model(**row) for row in ends.iterator(chunk_size=BATCH)))
 
