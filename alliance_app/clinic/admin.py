@@ -7,8 +7,9 @@ from .models import Client, Episode, TherapySession
 
 
 def _rollups_rebuild(*episode_ids) -> None:
-    """Sessions changed here can move ratings between months (a date) or reorder them (a
-    number): the episodes' summary rows are made again from their ratings."""
+    """What is changed here can move ratings between months (a session's date), reorder them
+    (its number) or hand them to another therapist (the episode's): the episodes' summary rows
+    are made again from their ratings."""
     rollups.rebuild(Episode.objects.filter(pk__in=[pk for pk in episode_ids if pk]))
 
 
@@ -27,6 +28,10 @@ class ClientAdmin(OrganizationScopedAdmin):
     list_select_related = ["organization", "primary_therapist"]
     autocomplete_fields = ["primary_therapist"]
     inlines = [EpisodeInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _rollups_rebuild(*form.instance.episodes.values_list("pk", flat=True))
 
 
 class TherapySessionInline(ScopedTabularInline):
