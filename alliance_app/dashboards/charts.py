@@ -90,6 +90,7 @@ def monthly_chart(monthly: Sequence[MonthlyMean], line_names: Mapping[int, str])
     for row in monthly:
         by_line.setdefault(row.line_id, []).append(row)
     data = []
+    hover = gettext("%(name)s<br>%(month)s: mean %(mean).1f over %(count)s ratings")
     for position, (line_id, rows) in enumerate(sorted(by_line.items())):
         name = line_names.get(line_id, gettext("Therapist %(id)s") % {"id": line_id})
         data.append(
@@ -102,7 +103,7 @@ def monthly_chart(monthly: Sequence[MonthlyMean], line_names: Mapping[int, str])
                 "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
                 "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 8},
                 "hovertext": [
-                    gettext("%(name)s<br>%(month)s: mean %(mean).1f over %(count)s ratings")
+                    hover
                     % {
                         "name": escape(name),
                         "month": row.month.strftime("%Y-%m"),

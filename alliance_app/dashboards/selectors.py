@@ -72,9 +72,9 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
     ]
     alliance = [
         stats.MonthlySums(**row)
-        for row in AllianceMonth.objects.filter(episode__therapist_id__in=ids)
+        for row in AllianceMonth.objects.filter(therapist_id__in=ids)
         .order_by()
-        .values("month", therapist_id=F("episode__therapist_id"))
+        .values("therapist_id", "month")
         .annotate(total_sum=Sum("total_sum"), count=Sum("count"), concerns=Sum("concerns"))
     ]
     ends = (
@@ -86,11 +86,11 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
         .order_by()
         .values(
             "episode_id",
+            "instrument",
+            "first_total",
+            "latest_total",
             client_id=F("episode__client_id"),
             therapist_id=F("episode__therapist_id"),
-            instrument=F("first__instrument"),
-            first_total=F("first__total"),
-            latest_total=F("latest__total"),
         )
     )
     return stats.Figures(

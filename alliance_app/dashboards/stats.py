@@ -146,15 +146,20 @@ def therapist_statistics(figures: Figures) -> list[TherapistStats]:
     Therapists are taken from the caseloads, so someone with episodes but no ratings yet still
     gets a line (with None figures) instead of vanishing from the team table.
     """
+    alliance = _by_therapist(figures.alliance)
+    outcomes = _by_therapist(figures.outcomes)
     return [
-        totals_row(figures, {caseload.therapist_id}, therapist_id=caseload.therapist_id)
+        _line(
+            caseload.therapist_id,
+            [caseload],
+            alliance.get(caseload.therapist_id, []),
+            outcomes.get(caseload.therapist_id, []),
+        )
         for caseload in sorted(figures.caseloads, key=lambda row: row.therapist_id)
     ]
 
 
-def totals_row(
-    figures: Figures, therapist_ids: Collection[int] | None = None, therapist_id: int | None = None
-) -> TherapistStats:
+def totals_row(figures: Figures, therapist_ids: Collection[int] | None = None) -> TherapistStats:
     """The figures over the given therapists (everyone when None), summed from the rows.
 
     Averaging the therapists' figures would weight a therapist with three ratings as heavily as
@@ -164,9 +169,24 @@ def totals_row(
     def chosen(rows):
         return [row for row in rows if therapist_ids is None or row.therapist_id in therapist_ids]
 
-    caseloads = chosen(figures.caseloads)
-    alliance = chosen(figures.alliance)
-    outcomes = chosen(figures.outcomes)
+    return _line(
+        None, chosen(figures.caseloads), chosen(figures.alliance), chosen(figures.outcomes)
+    )
+
+
+def _by_therapist(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.therapist_id, []).append(row)
+    return grouped
+
+
+def _line(
+    therapist_id: int | None,
+    caseloads: Sequence[Caseload],
+    alliance: Sequence[MonthlySums],
+    outcomes: Sequence[EpisodeOutcomeRow],
+) -> TherapistStats:
     closed = sum(row.closed_episodes for row in caseloads)
     rated = sum(row.count for row in alliance)
     return TherapistStats(
