@@ -136,13 +136,16 @@ def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
     """Active clients with their current episode's figures, sorted by need: open flags first.
 
     One query, and no join to group: every figure is a correlated subquery on the client's open
-    episode, so each runs once per client and reads the session index in session order.
+    episode, so each runs once per client; the outcome's intake and latest totals come from the
+    episode's summary row, the latest alliance from the session index read backwards.
     """
-    current = Rating.objects.filter(
-        session__episode=OuterRef("episode_id"), rater=Rater.CLIENT, rater_label=""
+    alliance = Rating.objects.filter(
+        session__episode=OuterRef("episode_id"),
+        rater=Rater.CLIENT,
+        rater_label="",
+        scale=Scale.SESSION,
     )
-    outcome = current.filter(scale=Scale.OUTCOME)
-    alliance = current.filter(scale=Scale.SESSION)
+    ends = OutcomeEnds.objects.filter(episode_id=OuterRef("episode_id"))
     sessions = TherapySession.objects.filter(episode=OuterRef("episode_id"))
     open_flags = Flag.objects.filter(client=OuterRef("pk"), status__in=OPEN_STATUSES)
     rows = (
@@ -155,10 +158,10 @@ def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
         .annotate(
             session_count=Coalesce(_count(sessions, "episode"), Value(0)),
             last_session=Subquery(sessions.order_by("-date").values("date")[:1]),
-            intake_id=Subquery(outcome.order_by("session__number").values("pk")[:1]),
-            intake_total=Subquery(outcome.order_by("session__number").values("total")[:1]),
-            latest_id=Subquery(outcome.order_by("-session__number").values("pk")[:1]),
-            latest_total=Subquery(outcome.order_by("-session__number").values("total")[:1]),
+            intake_id=Subquery(ends.values("first_id")[:1]),
+            intake_total=Subquery(ends.values("first_total")[:1]),
+            latest_id=Subquery(ends.values("latest_id")[:1]),
+            latest_total=Subquery(ends.values("latest_total")[:1]),
             latest_session_total=Subquery(
                 alliance.order_by("-session__number").values("total")[:1]
             ),
