@@ -50,7 +50,7 @@ def snapshot(episodes) -> tuple[list, list]:
     return (
         sorted(
             OutcomeEnds.objects.filter(episode__in=episodes).values_list(
-                "episode_id", *rollups.ENDS
+                "episode_id", "client_id", "therapist_id", *rollups.ENDS
             )
         ),
         sorted(
@@ -184,6 +184,7 @@ def test_handing_an_episode_to_another_therapist_in_the_admin_moves_its_sums(
 ):
     (session,) = sessions(episode, date(2026, 1, 5))
     rate(session, "session-adult", "9 9 9 9")
+    rate(session, "outcome-adult", "5 5 5 5")
     colleague = factories.user(org)
     client.force_login(django_user_model.objects.create_superuser("root", "r@example.org", "pw"))
     form = {
@@ -206,3 +207,4 @@ def test_handing_an_episode_to_another_therapist_in_the_admin_moves_its_sums(
     response = client.post(change, form)
     assert response.status_code == 302, response.context["errors"]
     assert list(AllianceMonth.objects.values_list("therapist_id", "count")) == [(colleague.pk, 1)]
+    assert OutcomeEnds.objects.get(episode=episode).therapist == colleague

@@ -79,7 +79,7 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
     ]
     ends = (
         OutcomeEnds.objects.filter(
-            episode__therapist_id__in=ids,
+            therapist_id__in=ids,
             # One client outcome rating per session: two session numbers mean two ratings.
             first_number__lt=F("latest_number"),
         )
@@ -89,8 +89,8 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
             "instrument",
             "first_total",
             "latest_total",
-            client_id=F("episode__client_id"),
-            therapist_id=F("episode__therapist_id"),
+            "client_id",
+            "therapist_id",
         )
     )
     return stats.Figures(

@@ -331,7 +331,9 @@ class OutcomeEnds(models.Model):
     organisation pages read one row per episode instead of searching its ratings. Ratings never
     change once stored, so their session numbers, totals and the first one's instrument are
     copied here: concurrent ratings move the ends with one conditional update each, and the
-    pages need no join to the ratings.
+    pages need no join to the ratings. The episode's client and therapist are copied too, so
+    that a team's episodes are read from one index and nothing else; the admin rebuilds the row
+    when either changes.
     """
 
     episode = models.OneToOneField(
@@ -340,6 +342,19 @@ class OutcomeEnds(models.Model):
         primary_key=True,
         related_name="outcome_ends",
         verbose_name=_("episode"),
+    )
+    client = models.ForeignKey(
+        "clinic.Client",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # read through the episode or the therapist, never by client
+        verbose_name=_("client"),
+    )
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("therapist"),
     )
     first = models.ForeignKey(
         Rating, on_delete=models.CASCADE, related_name="+", verbose_name=_("first rating")
@@ -386,6 +401,7 @@ class AllianceMonth(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # alliance_month_therapist leads with it
         verbose_name=_("therapist"),
     )
     month = models.DateField(_("month"), help_text=_("The month's first day."))

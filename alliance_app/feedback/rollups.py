@@ -85,6 +85,8 @@ def _extend_ends(rating) -> None:
         with transaction.atomic():
             OutcomeEnds.objects.create(
                 episode_id=session.episode_id,
+                client_id=session.episode.client_id,
+                therapist_id=session.episode.therapist_id,
                 first=rating,
                 first_number=number,
                 first_total=rating.total,
@@ -167,7 +169,7 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
                 latest_total=Subquery(latest.values("total")[:1]),
             )
             .filter(first_id__isnull=False)
-            .values(*ENDS, episode_id=F("pk"))
+            .values(*ENDS, "client_id", "therapist_id", episode_id=F("pk"))
         )
         _insert(ends_model, (ends_model(**row) for row in ends.iterator(chunk_size=BATCH)))
 

@@ -24,6 +24,9 @@ LARGE_TABLES = (
     "clinic_episode",
     "clinic_client",
     "audit_auditentry",
+    # the summary rows grow with the history too, a row per episode or episode and month
+    "feedback_outcomeends",
+    "feedback_alliancemonth",
 )
 
 
