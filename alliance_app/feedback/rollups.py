@@ -65,7 +65,7 @@ def rating_stored(rating, instrument: Instrument) -> None:
         _add_to_month(rating, int(instrument.is_clinical(rating.total)))
 
 
-def _extend_ends(rating) -> None:
+def _extend_ends(rating, *, again: bool = True) -> None:
     session = rating.session
     number = session.number
     earlier, later = Q(first_number__gt=number), Q(latest_number__lt=number)
@@ -96,8 +96,10 @@ def _extend_ends(rating) -> None:
                 latest_total=rating.total,
             )
     except IntegrityError:
+        if not again:
+            raise
         # Another rating of this episode made the row a moment ago: move its ends instead.
-        _extend_ends(rating)
+        _extend_ends(rating, again=False)
 
 
 def _either(condition: Q, value, column: str, field) -> Case:
