@@ -413,10 +413,40 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         result["ratings_with_other_flags"] = mismatched
         if examples:
             result["examples"] = examples
+    kept, remade = _summary_rows(client_ids)
+    result["summary_rows"] = sum(len(rows) for rows in kept)
+    result["summary_rows_as_ratings_give"] = kept == remade
     result["ok"] = (
         not wrong_total
         and not wrong_client
         and orphans == 0
         and result.get("ratings_with_other_flags", 0) == 0
+        and kept == remade
     )
     return result
+
+
+def _summary_rows(client_ids: list[int]) -> tuple[tuple, tuple]:
+    """The dashboards' summary rows as the submissions left them, and as a rebuild from the
+    stored ratings makes them (in a transaction rolled back, so nothing changes)."""
+    from django.db import transaction
+
+    from alliance_app.clinic.models import Episode
+    from alliance_app.feedback import rollups
+    from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
+
+    def rows() -> tuple:
+        ends = OutcomeEnds.objects.filter(client_id__in=client_ids).values_list(
+            "episode_id", "client_id", "therapist_id", *rollups.ENDS
+        )
+        months = AllianceMonth.objects.filter(episode__client_id__in=client_ids).values_list(
+            "episode_id", "therapist_id", "month", "total_sum", "count", "concerns"
+        )
+        return sorted(ends), sorted(months)
+
+    kept = rows()
+    with transaction.atomic():
+        rollups.rebuild(Episode.objects.filter(client_id__in=client_ids))
+        remade = rows()
+        transaction.set_rollback(True)
+    return kept, remade

@@ -480,11 +480,13 @@ class Bench:
             "ok": ok,
         }
         rec = checked.summary()
+        summaries_right = whole["summary_rows_as_ratings_give"]
         say(
             f"  acknowledged {rec['acknowledged']}, stored {rec['stored']}, lost {rec['lost']}, "
             f"duplicated {rec['duplicated']}, extra {rec['extra']} "
             f"(in doubt {rec['in_doubt_stored']}), 5xx {report['server_errors']}, "
-            f"flags {'as the rules give' if whole.get('flags_as_rules_give') else 'WRONG'}"
+            f"flags {'as the rules give' if whole.get('flags_as_rules_give') else 'WRONG'}, "
+            f"summary rows {'as the ratings give' if summaries_right else 'WRONG'}"
             f" -> {'OK' if ok else 'FAILED'}"
         )
         return result

@@ -1,6 +1,7 @@
 """The benchmark's pure parts (bench/): percentiles, the ratio table and its JSON, the no-loss
 reconciliation, wrk's output; and, against tiny stdlib servers on 127.0.0.1, the Lua scripts
-and the no-loss driver's retries. No PostgreSQL, no Django database."""
+and the no-loss driver's retries; and, in the test database, the check that the summary rows
+are those the stored ratings give."""
 
 import json
 import shutil
@@ -403,3 +404,22 @@ def test_the_lua_scripts_report_what_parse_wrk_reads(tmp_path):
     assert posted.unexpected == 0 and posted_raw["wrapped"] == 0
     assert posted_raw["statuses"] == {"201": posted.requests}
     assert len({key for key, _ in store.rows}) == len(store.rows) >= 10 + posted.requests
+
+
+@pytest.mark.django_db
+def test_the_summary_rows_check_tells_kept_rows_from_wrong_ones(org, therapist, adult):
+    from alliance_app.feedback.models import AllianceMonth
+    from bench.data import _summary_rows
+    from tests.factories import episode, rate, therapy_session
+
+    session = therapy_session(episode(adult))
+    rate(session, "outcome-adult", "5 5 5 5")
+    rate(session, "session-adult", "9 9 9 9")
+    kept, remade = _summary_rows([adult.pk])
+    assert kept == remade
+    assert [len(rows) for rows in kept] == [1, 1]
+    AllianceMonth.objects.update(count=2)  # as if a retry had been counted twice
+    kept, remade = _summary_rows([adult.pk])
+    assert kept != remade
+    # The check rebuilt the rows only inside a transaction it rolled back.
+    assert AllianceMonth.objects.get().count == 2
