@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 
 from alliance_app.accounts.models import Membership, Organization, Role, User
 from alliance_app.clinic.models import Client, Episode, TherapySession
+from alliance_app.dashboards import selectors, stats
 from alliance_app.feedback.models import Flag, FlagStatus, Rating, SeverityChoice
 from alliance_app.feedback.services import as_point
 from alliance_app.measures import FlagKind, flags_for
@@ -183,3 +184,13 @@ def test_it_refuses_impossible_sizes(options, message):
     with pytest.raises(CommandError, match=message):
         seed(**options)
     assert not Organization.objects.exists()
+
+
+def test_the_summary_rows_give_the_figures_the_ratings_give():
+    seed()
+    org = Organization.objects.get(slug="scale")
+    ratings = Rating.objects.filter(session__episode__client__organization=org)
+    therapists = list(Membership.objects.filter(organization=org).values_list("user", flat=True))
+    by_episode = sorted(selectors.figures(therapists).outcomes, key=lambda row: row.episode_id)
+    assert by_episode == stats.episode_outcomes(selectors.rating_rows(ratings))
+    assert len(by_episode) > 20

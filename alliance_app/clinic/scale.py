@@ -21,7 +21,6 @@ from alliance_app.accounts.models import Membership, Organization, Role, Team, U
 from alliance_app.audit.models import AuditEntry
 from alliance_app.clinic.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
-from alliance_app.feedback import rollups
 from alliance_app.feedback.models import (
     ITEM_FIELDS,
     AllianceMonth,
@@ -281,8 +280,6 @@ class RowBatch:
         with transaction.atomic():
             for model, rows in self._tables():
                 model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-            # The summary rows the submit service would have kept, made from the ratings.
-            rollups.rebuild(Episode.objects.filter(pk__in=[row.pk for row in self.episodes]))
         return Counter(
             {str(model._meta.verbose_name_plural): len(rows) for model, rows in self._tables()}
         )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from alliance_app.accounts.models import Organization, User
+from alliance_app.clinic.models import Episode
 from alliance_app.clinic.scale import (
     MAX_SESSIONS,
     Clinic,
@@ -31,6 +32,8 @@ from alliance_app.clinic.scale import (
     staff_usernames,
     tables_analyze,
 )
+from alliance_app.feedback import rollups
+from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
 
 # Clients per transaction: large enough for efficient inserts, small enough to keep memory flat.
 CLIENTS_PER_CHUNK = 250
@@ -91,6 +94,15 @@ class Command(BaseCommand):
         clinic = Clinic.of(organization, therapist_users, timezone.localdate())
         counts += self._insert_histories(rng, clinic, plans, quiet=options["no_progress"])
         tables_analyze()
+        # The summary rows the submit service keeps as it stores each rating, made in one pass
+        # over the new ratings (with the planner's statistics fresh, then again for the rows).
+        episodes = Episode.objects.filter(client__organization=organization)
+        rollups.rebuild(episodes)
+        tables_analyze()
+        for model in (OutcomeEnds, AllianceMonth):
+            counts[str(model._meta.verbose_name_plural)] = model.objects.filter(
+                episode__in=episodes
+            ).count()
         elapsed = time.perf_counter() - started
 
         total = sum(counts.values())
