@@ -14,6 +14,7 @@ an instrument's cut-off changes (`manage.py rebuild_rollups`).
 """
 
 import operator
+from collections.abc import Callable
 from functools import reduce
 
 from django.apps import apps as installed_apps
@@ -65,41 +66,34 @@ def rating_stored(rating, instrument: Instrument) -> None:
         _add_to_month(rating, int(instrument.is_clinical(rating.total)))
 
 
-def _extend_ends(rating, *, again: bool = True) -> None:
+def _extend_ends(rating) -> None:
     session = rating.session
     number = session.number
     earlier, later = Q(first_number__gt=number), Q(latest_number__lt=number)
-    moved = OutcomeEnds.objects.filter(episode_id=session.episode_id).update(
-        # Every expression reads the row as it was before this update, however recent.
-        first_id=_either(earlier, rating.pk, "first_id", BigIntegerField()),
-        first_number=_either(earlier, number, "first_number", PositiveSmallIntegerField()),
-        first_total=_either(earlier, rating.total, "first_total", TOTAL),
-        instrument=_either(earlier, rating.instrument, "instrument", CharField()),
-        latest_id=_either(later, rating.pk, "latest_id", BigIntegerField()),
-        latest_number=_either(later, number, "latest_number", PositiveSmallIntegerField()),
-        latest_total=_either(later, rating.total, "latest_total", TOTAL),
+    _upsert(
+        lambda: OutcomeEnds.objects.filter(episode_id=session.episode_id).update(
+            # Every expression reads the row as it was before this update, however recent.
+            first_id=_either(earlier, rating.pk, "first_id", BigIntegerField()),
+            first_number=_either(earlier, number, "first_number", PositiveSmallIntegerField()),
+            first_total=_either(earlier, rating.total, "first_total", TOTAL),
+            instrument=_either(earlier, rating.instrument, "instrument", CharField()),
+            latest_id=_either(later, rating.pk, "latest_id", BigIntegerField()),
+            latest_number=_either(later, number, "latest_number", PositiveSmallIntegerField()),
+            latest_total=_either(later, rating.total, "latest_total", TOTAL),
+        ),
+        lambda: OutcomeEnds.objects.create(
+            episode_id=session.episode_id,
+            client_id=session.episode.client_id,
+            therapist_id=session.episode.therapist_id,
+            first=rating,
+            first_number=number,
+            first_total=rating.total,
+            instrument=rating.instrument,
+            latest=rating,
+            latest_number=number,
+            latest_total=rating.total,
+        ),
     )
-    if moved:
-        return
-    try:
-        with transaction.atomic():
-            OutcomeEnds.objects.create(
-                episode_id=session.episode_id,
-                client_id=session.episode.client_id,
-                therapist_id=session.episode.therapist_id,
-                first=rating,
-                first_number=number,
-                first_total=rating.total,
-                instrument=rating.instrument,
-                latest=rating,
-                latest_number=number,
-                latest_total=rating.total,
-            )
-    except IntegrityError:
-        if not again:
-            raise
-        # Another rating of this episode made the row a moment ago: move its ends instead.
-        _extend_ends(rating, again=False)
 
 
 def _either(condition: Q, value, column: str, field) -> Case:
@@ -109,26 +103,35 @@ def _either(condition: Q, value, column: str, field) -> Case:
 def _add_to_month(rating, concern: int) -> None:
     session = rating.session
     month = session.date.replace(day=1)
-    rows = AllianceMonth.objects.filter(episode_id=session.episode_id, month=month)
-    increments = {
-        "total_sum": F("total_sum") + rating.total,
-        "count": F("count") + 1,
-        "concerns": F("concerns") + concern,
-    }
-    if rows.update(**increments):
+    _upsert(
+        lambda: AllianceMonth.objects.filter(episode_id=session.episode_id, month=month).update(
+            total_sum=F("total_sum") + rating.total,
+            count=F("count") + 1,
+            concerns=F("concerns") + concern,
+        ),
+        lambda: AllianceMonth.objects.create(
+            episode_id=session.episode_id,
+            therapist_id=session.episode.therapist_id,
+            month=month,
+            total_sum=rating.total,
+            count=1,
+            concerns=concern,
+        ),
+    )
+
+
+def _upsert(update: Callable[[], int], create: Callable[[], object]) -> None:
+    """Update the row; make it if there is none; if another rating's transaction made it a moment
+    ago (the unique key says so), update it after all. Portable, unlike INSERT … ON CONFLICT with
+    expressions."""
+    if update():
         return
     try:
         with transaction.atomic():
-            AllianceMonth.objects.create(
-                episode_id=session.episode_id,
-                therapist_id=session.episode.therapist_id,
-                month=month,
-                total_sum=rating.total,
-                count=1,
-                concerns=concern,
-            )
+            create()
     except IntegrityError:
-        rows.update(**increments)
+        if not update():
+            raise
 
 
 def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
