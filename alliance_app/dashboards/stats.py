@@ -1,9 +1,10 @@
 """Dashboard statistics: episode outcomes, therapist and team figures, monthly alliance means.
 
-The team and organisation figures start from what the database has already summed (`Figures`:
-per-therapist counts, per-month alliance sums, each episode's first and latest outcome), so their
-cost does not grow with the number of ratings; a caseload's export and a client's chart hand us
-`.values()` rows, which pandas groups. Every clinical judgement (cut-offs, reliable change,
+The team and organisation figures start from rows the database has already summed (`Figures`:
+per-therapist counts, and from the summary rows kept as ratings are stored, `feedback.rollups`,
+per-month alliance sums and each episode's first and latest outcome), so their cost does not grow
+with the number of ratings; a caseload's export and a client's chart hand us `.values()` rows,
+which pandas groups. Every clinical judgement (cut-offs, reliable change,
 classification, effect size) is delegated to `alliance_app.measures` so a dashboard can never
 disagree with the flag shown next to it. Results are plain dataclasses, dicts and lists, so
 templates and JSON use them without knowing about pandas.
