@@ -118,7 +118,7 @@ def rating_submit(
         existing = _replayed(session, instrument_code, idempotency_key)
         if existing is not None:
             return SubmitResult(existing, created=False)
-        if _already_rated(rating):
+        if already_rated(session, rating.scale, rating.rater, rating.rater_label):
             raise ValidationError(
                 _("%(rater)s has already given the %(scale)s for this session.")
                 % {"rater": rating.rater_display, "scale": rating.get_scale_display().lower()}
@@ -212,12 +212,10 @@ def instrument_for_client(client: Client, scale: str) -> Instrument:
     return catalogue().for_client(Scale(scale), AgeBand(client.age_band))
 
 
-def _already_rated(rating: Rating) -> bool:
+def already_rated(session: TherapySession, scale: str, rater: str, rater_label: str) -> bool:
+    """Whether this rater has given this scale in this session (one rating each, by constraint)."""
     return Rating.objects.filter(
-        session=rating.session,
-        scale=rating.scale,
-        rater=rating.rater,
-        rater_label=rating.rater_label,
+        session=session, scale=scale, rater=rater, rater_label=rater_label
     ).exists()
 
 

@@ -39,7 +39,13 @@ from .links import (
     remote_link_submit,
 )
 from .models import Rater, Rating, RemoteLink
-from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
+from .services import (
+    SubmitResult,
+    already_rated,
+    instrument_for_client,
+    rating_submit,
+    read_submission,
+)
 from .summaries import rating_summary
 
 TABLET_SALT = "alliance.feedback.tablet"
@@ -74,10 +80,7 @@ def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("client_detail", pk=client.pk)
     instrument = instrument_for_client(client, form.cleaned_data["scale"])
     rater, label = _rater_of(session, form.cleaned_data["rater"], form.cleaned_data["rater_label"])
-    already = Rating.objects.filter(
-        session=session, scale=instrument.scale, rater=rater, rater_label=label
-    ).exists()
-    if already:
+    if already_rated(session, instrument.scale, rater, label):
         messages.warning(request, _("This rater has already given this rating in this session."))
         return redirect("client_detail", pk=client.pk)
     client_mode_start(
