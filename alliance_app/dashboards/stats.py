@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from alliance_app.feedback.instruments import catalogue
+from alliance_app.feedback.models import Rater
 from alliance_app.measures import EpisodeOutcome, Scale, classify_episode, effect_size
 
 Row = Mapping[str, Any]
@@ -49,7 +50,7 @@ RATING_COLUMNS = (
 )
 ITEM_COLUMNS = ("item_1", "item_2", "item_3", "item_4")
 
-CLIENT_RATER = "client"
+CLIENT_RATER = Rater.CLIENT.value
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,8 @@ from django.db.models.functions import TruncMonth
 from alliance_app.measures import Instrument, Scale
 
 from .instruments import catalogue
-from .models import AllianceMonth, OutcomeEnds
+from .models import AllianceMonth, OutcomeEnds, Rater
 
-CLIENT = "client"
 BATCH = 2000
 ENDS = (
     "first_id",
@@ -58,7 +57,7 @@ TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 def rating_stored(rating, instrument: Instrument) -> None:
     """Fold a rating just stored into its episode's summary rows."""
-    if rating.rater != CLIENT or rating.rater_label:
+    if rating.rater != Rater.CLIENT or rating.rater_label:
         return
     if rating.scale == Scale.OUTCOME.value:
         _extend_ends(rating)
@@ -146,7 +145,7 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
     with transaction.atomic():
         ends_model.objects.filter(episode__in=ids).delete()
         month_model.objects.filter(episode__in=ids).delete()
-        own = rating_model.objects.filter(rater=CLIENT, rater_label="").order_by()
+        own = rating_model.objects.filter(rater=Rater.CLIENT, rater_label="").order_by()
         sums = (
             own.filter(scale=Scale.SESSION.value, session__episode__in=ids)
             .values(
