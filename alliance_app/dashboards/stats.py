@@ -17,8 +17,8 @@ across raters (DESIGN.md §2, multiple raters).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -148,43 +148,35 @@ def therapist_statistics(figures: Figures) -> list[TherapistStats]:
     Therapists are taken from the caseloads, so someone with episodes but no ratings yet still
     gets a line (with None figures) instead of vanishing from the team table.
     """
-    alliance = _by_therapist(figures.alliance)
-    outcomes = _by_therapist(figures.outcomes)
-    return [
-        _line(
-            caseload.therapist_id,
-            [caseload],
-            alliance.get(caseload.therapist_id, []),
-            outcomes.get(caseload.therapist_id, []),
-        )
-        for caseload in sorted(figures.caseloads, key=lambda row: row.therapist_id)
-    ]
+    ids = sorted(row.therapist_id for row in figures.caseloads)
+    lines = statistics_by(figures, {pk: pk for pk in ids}, ids)
+    return [replace(lines[pk], therapist_id=pk) for pk in ids]
 
 
-def totals_row(figures: Figures, therapist_ids: Collection[int] | None = None) -> TherapistStats:
-    """The figures over the given therapists (everyone when None), summed from the rows.
+def statistics_by(
+    figures: Figures, line_of: Mapping[int, Hashable], lines: Iterable[Hashable]
+) -> dict[Hashable, TherapistStats]:
+    """The figures of each line (a team, say), summed over the therapists `line_of` puts in it.
 
-    Averaging the therapists' figures would weight a therapist with three ratings as heavily as
-    one with three hundred; the team line must describe the team's clients.
+    Every line asked for gets its figures, None where it has no data; therapists in no line are
+    left out. The rows are sorted into lines in one pass. Summing, not averaging the therapists'
+    figures: a therapist with three ratings must not weigh as much as one with three hundred.
     """
+    grouped: dict[Hashable, tuple[list, list, list]] = {line: ([], [], []) for line in lines}
+    for position, rows in enumerate((figures.caseloads, figures.alliance, figures.outcomes)):
+        for row in rows:
+            group = grouped.get(line_of.get(row.therapist_id))
+            if group is not None:
+                group[position].append(row)
+    return {line: _line(*group) for line, group in grouped.items()}
 
-    def chosen(rows):
-        return [row for row in rows if therapist_ids is None or row.therapist_id in therapist_ids]
 
-    return _line(
-        None, chosen(figures.caseloads), chosen(figures.alliance), chosen(figures.outcomes)
-    )
-
-
-def _by_therapist(rows: Iterable[Any]) -> dict[int, list[Any]]:
-    grouped: dict[int, list[Any]] = {}
-    for row in rows:
-        grouped.setdefault(row.therapist_id, []).append(row)
-    return grouped
+def totals_row(figures: Figures) -> TherapistStats:
+    """The figures over everyone, summed from the rows (see `statistics_by`)."""
+    return _line(figures.caseloads, figures.alliance, figures.outcomes)
 
 
 def _line(
-    therapist_id: int | None,
     caseloads: Sequence[Caseload],
     alliance: Sequence[MonthlySums],
     outcomes: Sequence[EpisodeOutcomeRow],
@@ -192,7 +184,7 @@ def _line(
     closed = sum(row.closed_episodes for row in caseloads)
     rated = sum(row.count for row in alliance)
     return TherapistStats(
-        therapist_id=therapist_id,
+        therapist_id=None,
         # A client has at most one open episode, so summing never counts anyone twice.
         active_clients=sum(row.active_clients for row in caseloads),
         sessions=sum(row.sessions for row in caseloads),

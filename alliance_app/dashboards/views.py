@@ -158,10 +158,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     figures = selectors.figures([user.pk for user in therapists])
     team_of = {user.pk: user.membership.team_id for user in therapists}
     teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
-    rows = [
-        (team.name, stats.totals_row(figures, {pk for pk, of in team_of.items() if of == team.pk}))
-        for team in teams
-    ]
+    by_team = stats.statistics_by(figures, team_of, [team.pk for team in teams])
+    rows = [(team.name, by_team[team.pk]) for team in teams]
     # One line per team: two hundred therapists' lines would be unreadable (and a large page).
     monthly = charts.monthly_chart(
         stats.monthly_session_means(figures.alliance, team_of),

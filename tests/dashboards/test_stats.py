@@ -39,6 +39,7 @@ from alliance_app.dashboards.stats import (
     client_trend,
     episode_outcomes,
     monthly_session_means,
+    statistics_by,
     therapist_statistics,
     totals_row,
 )
@@ -243,7 +244,9 @@ def team(ratings=RATINGS, episodes=EPISODE_ROWS, sessions=SESSION_ROWS) -> Team:
             ),
             key=lambda row: row.episode_id,
         ),
-        only_therapist_1=totals_row(figures, {therapists[1].pk} if 1 in therapists else set()),
+        only_therapist_1=statistics_by(
+            figures, {therapists[1].pk: "one"} if 1 in therapists else {}, ["one"]
+        )["one"],
     )
 
 
