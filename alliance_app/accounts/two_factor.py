@@ -15,9 +15,8 @@ from django.utils.translation import gettext_lazy
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from alliance_app.feedback.client_mode import allowed_in_client_mode
-
 from .access import request_membership
+from .decorators import allowed_in_client_mode
 
 # Reachable before the second factor: the factor pages themselves, logging out, health.
 NOT_NEEDED_KEY = "alliance_two_factor_not_needed"

@@ -7,7 +7,6 @@ client page.
 
 import time
 from dataclasses import asdict, dataclass
-from functools import wraps
 
 from django.conf import settings
 from django.shortcuts import redirect
@@ -62,17 +61,6 @@ def unlock_attempts_left(request) -> int:
 
 def unlock_failed(request) -> None:
     request.session[ATTEMPTS_KEY] = [*_recent_failures(request), time.time()]
-
-
-def allowed_in_client_mode(view):
-    """Mark a view as one the client may reach while holding the tablet."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        return view(*args, **kwargs)
-
-    wrapper.allowed_in_client_mode = True
-    return wrapper
 
 
 class ClientModeLockMiddleware:

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import get_visible, require_treating
+from alliance_app.accounts.decorators import allowed_in_client_mode
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import SessionFormat, TherapySession
@@ -21,7 +22,6 @@ from alliance_app.measures import Instrument
 
 from .client_mode import (
     ClientMode,
-    allowed_in_client_mode,
     client_mode_end,
     client_mode_of,
     client_mode_record,
