@@ -7,6 +7,7 @@ from alliance_app.accounts import two_factor
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
+from alliance_app.dashboards import clients as client_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 
@@ -39,10 +40,10 @@ urlpatterns = [
     path("exports/", dashboard_views.export_list, name="exports"),
     path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),
     # Therapist
-    path("clients/<int:pk>/", clinic_views.client_detail, name="client_detail"),
-    path("episodes/<int:pk>/close/", clinic_views.episode_close_view, name="episode_close"),
-    path("clients/<int:pk>/data.json", clinic_views.client_export, name="client_export"),
-    path("clients/<int:pk>/delete/", clinic_views.client_delete_view, name="client_delete"),
+    path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
+    path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),
+    path("clients/<int:pk>/data.json", client_views.client_export, name="client_export"),
+    path("clients/<int:pk>/delete/", client_views.client_delete_view, name="client_delete"),
     path("clients/<int:pk>/sessions/today/", clinic_views.session_start, name="session_start"),
     path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),
     path("sessions/<int:pk>/links/", feedback_views.link_create, name="link_create"),

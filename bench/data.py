@@ -354,7 +354,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
     replayed in the order the ratings were stored."""
     from django.db import connection
 
-    from alliance_app.feedback.models import Flag, Rating, SeverityChoice
+    from alliance_app.feedback.models import Flag, Rating
     from alliance_app.feedback.services import as_point
     from alliance_app.measures import FlagKind, flags_for
 
@@ -401,7 +401,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
             still_open.update(f.kind for f in findings if f.kind in lasting)
             history.setdefault(episode.pk, []).append(point)
             expected = sorted(
-                (f.kind.value, f.item, int(SeverityChoice.from_measures(f.severity)))
+                (f.kind.value, f.item, int(f.severity))
                 for f in findings
             )
             actual = sorted((f.kind, f.item, f.severity) for f in rating.flags.all())

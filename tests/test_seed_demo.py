@@ -7,11 +7,11 @@ from django.core.management import call_command
 from django.db.models import Count
 
 from alliance_app.accounts.models import Membership, Role
-from alliance_app.clinic.demo import Alliance, ClientPlan, Course, demo_plans, history
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Rating
 from alliance_app.measures import EpisodeOutcome, FlagKind, RatingPoint, classify_episode, flags_for
+from alliance_app.seeding.demo import Alliance, ClientPlan, Course, demo_plans, history
 
 
 def test_the_same_seed_makes_the_same_histories():

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from alliance_app.accounts.models import Membership, Organization, Role, User
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards import selectors, stats
-from alliance_app.feedback.models import Flag, FlagStatus, Rating, SeverityChoice
+from alliance_app.feedback.models import Flag, FlagStatus, Rating
 from alliance_app.feedback.services import as_point
 from alliance_app.measures import FlagKind, flags_for
 
@@ -122,7 +122,7 @@ def test_stored_flags_are_what_the_rules_give():
                         rating.pk,
                         finding.kind.value,
                         finding.item,
-                        SeverityChoice.from_measures(finding.severity),
+                        finding.severity,
                         gettext(finding.message) % finding.params,
                     )
                 )

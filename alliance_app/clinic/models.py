@@ -4,13 +4,17 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.accounts.models import Organization
+from alliance_app.lib.choices import choices_from
 from alliance_app.measures import AgeBand
 
-
-class AgeBandChoice(models.TextChoices):
-    ADULT = AgeBand.ADULT.value, _("Adult (18+)")
-    ADOLESCENT = AgeBand.ADOLESCENT.value, _("Adolescent (13–17)")
-    CHILD = AgeBand.CHILD.value, _("Child (6–12)")
+AgeBandChoice = choices_from(
+    AgeBand,
+    {
+        AgeBand.ADULT: _("Adult (18+)"),
+        AgeBand.ADOLESCENT: _("Adolescent (13–17)"),
+        AgeBand.CHILD: _("Child (6–12)"),
+    },
+)
 
 
 class Client(models.Model):

@@ -1,91 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.db.models import F, Prefetch
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from alliance_app.accounts.access import (
-    get_visible,
-    get_visible_client,
-    may_act_on_flags,
-    may_treat,
-    require_membership,
-    require_role,
-    require_treating,
-)
-from alliance_app.accounts.models import Role
-from alliance_app.audit.models import Action
-from alliance_app.audit.services import audit_record
-from alliance_app.dashboards import charts, stats
-from alliance_app.dashboards.selectors import rating_rows
-from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating, ScaleChoice
-from alliance_app.feedback.services import instrument_for_client
-
-from .models import Closure, Episode, SessionFormat
-from .services import client_data, client_delete, episode_close, session_start_today
-
-
-@login_required
-def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A client's current (or latest) episode: chart, flags, sessions, and today's session."""
-    client = get_visible_client(request, pk)
-    membership = require_membership(request)
-    audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
-    episode = client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
-    sessions, ratings, chart_flags = [], [], []
-    if episode is not None:
-        sessions = list(
-            episode.sessions.order_by("-number").prefetch_related(
-                Prefetch(
-                    "ratings", queryset=Rating.objects.order_by("scale", "rater", "rater_label")
-                )
-            )
-        )
-        ratings = rating_rows(Rating.objects.filter(session__episode=episode))
-        chart_flags = list(
-            Flag.objects.filter(rating__session__episode=episode).values(
-                "rating_id", "kind", "explanation", "status"
-            )
-        )
-    instruments = {code: catalogue().get(code) for code in {row["instrument"] for row in ratings}}
-    chart = charts.client_chart(stats.client_trend(ratings), chart_flags, instruments)
-    flags = list(
-        Flag.objects.filter(client=client)
-        .select_related("rating__session", "acknowledged_by", "resolved_by")
-        .order_by("-severity", "-created_at")
-    )
-    is_open = episode is not None and episode.is_open
-    today = next((s for s in sessions if is_open and s.date == timezone.localdate()), None)
-    return render(
-        request,
-        "clinic/client_detail.html",
-        {
-            "client": client,
-            "episode": episode,
-            "sessions": sessions,
-            "today": today,
-            "chart": charts.chart_json(chart),
-            "chart_config": charts.chart_json(charts.chart_config()),
-            "has_ratings": bool(ratings),
-            "open_flags": [flag for flag in flags if flag.status in OPEN_STATUSES],
-            "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
-            "can_treat": may_treat(membership, client),
-            "can_act_on_flags": may_act_on_flags(membership, client),
-            "can_manage_data": membership.role == Role.ADMIN,
-            "formats": SessionFormat.choices,
-            "closures": Closure.choices,
-            "raters": Rater.choices,
-            "scales": [
-                (scale, label, instrument_for_client(client, scale))
-                for scale, label in ScaleChoice.choices
-            ],
-        },
-    )
+from .access import get_visible_client, require_treating
+from .services import session_start_today
 
 
 @login_required
@@ -98,53 +19,3 @@ def session_start(request: HttpRequest, pk: int) -> HttpResponse:
     )
     messages.success(request, _("Session %(number)s is open.") % {"number": session.number})
     return redirect("client_detail", pk=client.pk)
-
-
-@login_required
-@require_POST
-def episode_close_view(request: HttpRequest, pk: int) -> HttpResponse:
-    episode = get_visible(request, Episode.objects.select_related("client"), pk, "client")
-    require_treating(request, episode.client)
-    try:
-        episode_close(episode=episode, closure=request.POST.get("closure", ""))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, _("The episode of care is closed."))
-    return redirect("client_detail", pk=episode.client_id)
-
-
-@login_required
-def client_export(request: HttpRequest, pk: int) -> HttpResponse:
-    """Everything held about one client, as JSON: the client's right of access."""
-    client = get_visible_client(request, pk)
-    require_role(request, Role.ADMIN)
-    audit_record(request, action=Action.CLIENT_EXPORTED, obj=client, detail=client.code)
-    response = JsonResponse(client_data(client), json_dumps_params={"indent": 2})
-    response["Content-Disposition"] = f'attachment; filename="alliance-client-{client.code}.json"'
-    return response
-
-
-@login_required
-def client_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete a client and all their data once the admin has typed the client's code."""
-    client = get_visible_client(request, pk)
-    require_role(request, Role.ADMIN)
-    if request.method == "POST":
-        if request.POST.get("code", "").strip() == client.code:
-            code, client_pk = client.code, client.pk
-            client_delete(client=client)
-            # The entry names the pseudonymous code only: no scores, notes or dates of care.
-            audit_record(
-                request,
-                action=Action.CLIENT_DELETED,
-                object_type="client",
-                object_id=str(client_pk),
-                detail=code,
-            )
-            messages.success(
-                request, _("Client %(code)s and all their data are deleted.") % {"code": code}
-            )
-            return redirect("home")
-        messages.error(request, _("The code you typed does not match. Nothing was deleted."))
-    return render(request, "clinic/client_delete.html", {"client": client})

@@ -10,18 +10,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from alliance_app.accounts.access import (
-    clients_visible_to,
-    flags_visible_to,
-    get_visible_flag,
-    require_acting_on_flags,
-    require_membership,
-    require_role,
-    therapists_visible_to,
-)
+from alliance_app.accounts.access import require_membership, require_role, therapists_visible_to
 from alliance_app.accounts.models import Role, Team
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
+from alliance_app.clinic.access import clients_visible_to
+from alliance_app.feedback.access import flags_visible_to, get_visible_flag, require_acting_on_flags
 from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 

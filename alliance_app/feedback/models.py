@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.clinic.models import Episode, TherapySession
+from alliance_app.lib.choices import choices_from
 from alliance_app.measures import Finding, FlagKind, Scale, Severity
 
 ITEM_MIN = Decimal("0.0")
@@ -16,9 +17,9 @@ ITEM_MAX = Decimal("10.0")
 ITEM_FIELDS = ("item_1", "item_2", "item_3", "item_4")
 
 
-class ScaleChoice(models.TextChoices):
-    OUTCOME = Scale.OUTCOME.value, _("Outcome rating")
-    SESSION = Scale.SESSION.value, _("Session rating")
+ScaleChoice = choices_from(
+    Scale, {Scale.OUTCOME: _("Outcome rating"), Scale.SESSION: _("Session rating")}
+)
 
 
 class Rater(models.TextChoices):
@@ -146,24 +147,21 @@ class Rating(models.Model):
         return f"{label} ({self.rater_label})" if self.rater_label else str(label)
 
 
-class FlagKindChoice(models.TextChoices):
-    LOW_ALLIANCE = FlagKind.LOW_ALLIANCE.value, _("Low alliance")
-    ALLIANCE_DROP = FlagKind.ALLIANCE_DROP.value, _("Alliance drop")
-    LOW_ITEM = FlagKind.LOW_ITEM.value, _("Low item")
-    DETERIORATION = FlagKind.DETERIORATION.value, _("Deterioration")
-    NO_CHANGE = FlagKind.NO_CHANGE.value, _("No reliable change")
+FlagKindChoice = choices_from(
+    FlagKind,
+    {
+        FlagKind.LOW_ALLIANCE: _("Low alliance"),
+        FlagKind.ALLIANCE_DROP: _("Alliance drop"),
+        FlagKind.LOW_ITEM: _("Low item"),
+        FlagKind.DETERIORATION: _("Deterioration"),
+        FlagKind.NO_CHANGE: _("No reliable change"),
+    },
+)
 
-
-class SeverityChoice(models.IntegerChoices):
-    """Stored as a number so that lists sort by need in the database."""
-
-    LOW = 1, _("Low")
-    MEDIUM = 2, _("Medium")
-    HIGH = 3, _("High")
-
-    @classmethod
-    def from_measures(cls, severity: Severity) -> "SeverityChoice":
-        return cls[severity.name]
+# Stored as the clinical core's number, so that lists sort by need in the database.
+SeverityChoice = choices_from(
+    Severity, {Severity.LOW: _("Low"), Severity.MEDIUM: _("Medium"), Severity.HIGH: _("High")}
+)
 
 
 class FlagStatus(models.TextChoices):
@@ -260,7 +258,7 @@ class Flag(models.Model):
             rating=rating,
             kind=finding.kind.value,
             item=finding.item,
-            severity=SeverityChoice.from_measures(finding.severity),
+            severity=finding.severity,
             explanation=gettext(finding.message) % finding.params,
             created_at=rating.created_at,
         )

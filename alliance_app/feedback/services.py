@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.models import User
-from alliance_app.clinic.models import Client, TherapySession
+from alliance_app.clinic.models import Client, Closure, Episode, TherapySession
 from alliance_app.measures import (
     LASTING_KINDS,
     MISSING,
@@ -248,3 +248,18 @@ def flag_resolve(*, flag: Flag, by: User, note: str) -> Flag:
     flag.resolved_note = note.strip()
     flag.save(update_fields=fields)
     return flag
+
+
+def episode_close(*, episode: Episode, closure: str) -> Episode:
+    """End the episode of care today; a client with no open episode leaves the caseload."""
+    if not episode.is_open:
+        raise ValidationError(_("This episode is already closed."))
+    if closure not in Closure.values:
+        raise ValidationError({"closure": _("Say how the episode ended.")})
+    with transaction.atomic():
+        episode.closed = max(timezone.localdate(), episode.opened)
+        episode.closure = closure
+        episode.save(update_fields=["closed", "closure"])
+        episode.client.active = False
+        episode.client.save(update_fields=["active"])
+    return episode

@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from alliance_app.accounts.access import get_visible, require_treating
 from alliance_app.accounts.decorators import allowed_in_client_mode
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
+from alliance_app.clinic.access import get_visible, require_treating
 from alliance_app.clinic.models import SessionFormat, TherapySession
 from alliance_app.measures import Instrument
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
 from .instruments import Instrument, Scale
@@ -30,10 +30,12 @@ class FlagKind(StrEnum):
     NO_CHANGE = "no_change"
 
 
-class Severity(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
+class Severity(IntEnum):
+    """How soon a flag needs attention; a larger number comes first in lists sorted by need."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
 
 
 # Deterioration and no change describe a state that lasts from session to session, unlike a low

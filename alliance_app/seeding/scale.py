@@ -19,7 +19,6 @@ from django.db.models import Q, QuerySet
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.audit.models import AuditEntry
-from alliance_app.clinic.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
 from alliance_app.feedback.models import (
     ITEM_FIELDS,
@@ -41,6 +40,7 @@ from alliance_app.measures import (
     Scale,
     flags_for,
 )
+from alliance_app.seeding.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
 
 BENCH_PASSWORD = "alliance-bench"  # noqa: S105 -- shared by every synthetic account; never real
 KEY_NAMESPACE = uuid.UUID("0c6b1f7e-93a4-4d2b-8a57-3f0d2e9c5b41")

@@ -9,12 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
-from alliance_app.clinic.demo import ClientPlan, demo_plans, history
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Channel, Flag, Rater
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve, rating_submit
 from alliance_app.measures import AgeBand, Scale
+from alliance_app.seeding.demo import ClientPlan, demo_plans, history
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "alliance-demo"  # noqa: S105 -- printed for the demo; never a real account

@@ -20,7 +20,9 @@ from tqdm import tqdm
 
 from alliance_app.accounts.models import Organization, User
 from alliance_app.clinic.models import Episode
-from alliance_app.clinic.scale import (
+from alliance_app.feedback import rollups
+from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
+from alliance_app.seeding.scale import (
     MAX_SESSIONS,
     Clinic,
     OrganizationInUse,
@@ -32,8 +34,6 @@ from alliance_app.clinic.scale import (
     staff_usernames,
     tables_analyze,
 )
-from alliance_app.feedback import rollups
-from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
 
 # Clients per transaction: large enough for efficient inserts, small enough to keep memory flat.
 CLIENTS_PER_CHUNK = 250

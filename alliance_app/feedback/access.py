@@ -1,0 +1,38 @@
+"""Which flags a user sees and may act on (the rules' overview is in `accounts.access`)."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+
+from alliance_app.accounts.access import require_membership
+from alliance_app.accounts.models import Membership, Role
+from alliance_app.clinic.access import clients_visible_to, may_treat
+from alliance_app.clinic.models import Client
+
+from .models import Flag
+
+
+def flags_visible_to(membership: Membership) -> QuerySet[Flag]:
+    return Flag.objects.filter(client__in=clients_visible_to(membership))
+
+
+def get_visible_flag(request: HttpRequest, pk: int) -> Flag:
+    membership = require_membership(request)
+    try:
+        return flags_visible_to(membership).select_related("client").get(pk=pk)
+    except Flag.DoesNotExist:
+        raise Http404 from None
+
+
+def may_act_on_flags(membership: Membership, client: Client) -> bool:
+    """The client's therapist and the supervisors who see the client; admins only read."""
+    if membership.role == Role.SUPERVISOR:
+        return True
+    return may_treat(membership, client)
+
+
+def require_acting_on_flags(request: HttpRequest, client: Client) -> Membership:
+    membership = require_membership(request)
+    if not may_act_on_flags(membership, client):
+        raise PermissionDenied
+    return membership
