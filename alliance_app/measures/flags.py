@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from itertools import pairwise
 from types import MappingProxyType
 
 from .instruments import Instrument, Scale
@@ -61,7 +62,8 @@ class FlagRules:
     """An organisation's thresholds; None means "use the instrument's own value".
 
     `severities` may name only the kinds an organisation wants to change; the rest keep
-    DEFAULT_SEVERITY.
+    DEFAULT_SEVERITY. No change is reviewed at the `no_change_sessions` (increasing), then
+    every `no_change_every` sessions after the last of them (`_latest_checkpoint`).
     """
 
     alliance_cutoff: Decimal | None = None
@@ -69,6 +71,7 @@ class FlagRules:
     low_item: Decimal = Decimal("9.0")
     reliable_change: Decimal | None = None
     no_change_sessions: tuple[int, ...] = (3, 6)
+    no_change_every: int = 3
     severities: Mapping[FlagKind, Severity] = field(
         default_factory=lambda: DEFAULT_SEVERITY, hash=False
     )
@@ -82,8 +85,13 @@ class FlagRules:
             raise ValueError("low_item must not be negative")
         if self.reliable_change is not None and not self.reliable_change > 0:
             raise ValueError("reliable_change must be positive")
-        if not all(isinstance(n, int) and n >= 1 for n in self.no_change_sessions):
+        sessions = self.no_change_sessions
+        if not sessions or not all(isinstance(n, int) and n >= 1 for n in sessions):
             raise ValueError("no_change_sessions must be session numbers from 1 up")
+        if any(later <= earlier for earlier, later in pairwise(sessions)):
+            raise ValueError("no_change_sessions must be increasing, each number once")
+        if not (isinstance(self.no_change_every, int) and self.no_change_every >= 1):
+            raise ValueError("no_change_every must be a number of sessions from 1 up")
 
     def severity_of(self, kind: FlagKind) -> Severity:
         return self.severities.get(kind, DEFAULT_SEVERITY[kind])
@@ -238,7 +246,7 @@ def _outcome_flags(
                 intake=intake.total,
             )
         ]
-    if change < threshold and _first_at_checkpoint(new, earlier, rules.no_change_sessions):
+    if change < threshold and _first_at_checkpoint(new, earlier, rules):
         message = gettext_noop(
             "No reliable improvement by session %(session)s (%(change)s since intake): "
             "review the plan with the client."
@@ -267,18 +275,37 @@ def _reliable_change(new: RatingPoint, rules: FlagRules) -> Decimal:
 
 
 def _first_at_checkpoint(
-    new: RatingPoint, earlier: Sequence[RatingPoint], checkpoints: Sequence[int]
+    new: RatingPoint, earlier: Sequence[RatingPoint], rules: FlagRules
 ) -> bool:
-    """True when `new` is this rater's first outcome rating at or after some checkpoint.
+    """True when `new` is this rater's first outcome rating at or after its latest checkpoint.
 
     So a skipped session 3 is still reviewed at session 4, and the review fires once per
-    checkpoint instead of at every later session.
+    checkpoint instead of at every later session. A rating past several checkpoints at once
+    (sessions missed) raises one review, for the latest.
     """
-    return any(
-        new.session_number >= checkpoint
-        and all(point.session_number < checkpoint for point in earlier)
-        for checkpoint in checkpoints
-    )
+    checkpoint = _latest_checkpoint(new.session_number, rules)
+    return checkpoint is not None and all(point.session_number < checkpoint for point in earlier)
+
+
+def _latest_checkpoint(session_number: int, rules: FlagRules) -> int | None:
+    """The latest no-change checkpoint at or before `session_number`; None before the first.
+
+    The checkpoints are the organisation's listed sessions, then every `no_change_every`
+    sessions after the last of them, so a client who stays flat is raised again for as long as
+    the episode lasts. The defaults, 3 and 6 and then every 3, follow PCOMS practice: review
+    the plan with a client who has not improved by the third session, consider a change of
+    course by the sixth (Miller, Duncan et al.; Duncan & Reese 2015). PCOMS names no review
+    after that, while Lambert's OQ system feeds progress back at every session (Lambert 2010);
+    going on at the spacing of PCOMS's own two reviews is our choice between the two, so a
+    flat course keeps being asked about without a prompt at every rating.
+    """
+    listed = rules.no_change_sessions
+    if session_number < listed[0]:
+        return None
+    last = listed[-1]
+    if session_number <= last:
+        return max(checkpoint for checkpoint in listed if checkpoint <= session_number)
+    return last + (session_number - last) // rules.no_change_every * rules.no_change_every
 
 
 def _finding(kind: FlagKind, message: str, rules: FlagRules, **values: Decimal | str) -> Finding:

@@ -253,6 +253,54 @@ def test_it_uses_the_organisations_checkpoints():
     assert kinds(flags_for(outcome(4, "21.0"), history, rules)) == [FlagKind.NO_CHANGE]
 
 
+def flat(up_to):
+    """A client whose outcome stays at 20.0 from session 1 to `up_to`."""
+    return [outcome(n, "20.0") for n in range(1, up_to + 1)]
+
+
+@pytest.mark.parametrize("session_number", [9, 12, 15, 30])
+def test_it_keeps_flagging_a_flat_client_every_three_sessions_after_session_6(session_number):
+    (finding,) = flags_for(outcome(session_number, "24.9"), flat(session_number - 1))
+    assert finding.kind is FlagKind.NO_CHANGE
+    assert finding.params == {"session": str(session_number), "change": "+4.9"}
+
+
+@pytest.mark.parametrize("session_number", [10, 11, 13, 14])
+def test_it_does_not_flag_a_flat_client_between_the_repeated_checkpoints(session_number):
+    assert flags_for(outcome(session_number, "20.0"), flat(session_number - 1)) == []
+
+
+def test_it_does_not_flag_a_client_who_improved_reliably_by_session_12():
+    assert flags_for(outcome(12, "25.0"), flat(11)) == []
+
+
+def test_it_reviews_a_skipped_session_12_at_session_13_and_once_only():
+    history = flat(11)
+    (finding,) = flags_for(outcome(13, "20.0"), history)
+    assert finding.params["session"] == "13"
+    assert flags_for(outcome(14, "20.0"), [*history, outcome(13, "20.0")]) == []
+    assert kinds(flags_for(outcome(15, "20.0"), [*history, outcome(13, "20.0")])) == [
+        FlagKind.NO_CHANGE
+    ]
+
+
+def test_it_raises_one_no_change_when_one_rating_passes_two_repeated_checkpoints():
+    (finding,) = flags_for(outcome(13, "20.0"), flat(8))
+    assert finding.params["session"] == "13"
+
+
+def test_it_repeats_no_change_at_the_organisations_interval():
+    rules = FlagRules(no_change_sessions=(4, 10), no_change_every=5)
+    flagged = [n for n in range(2, 22) if flags_for(outcome(n, "20.0"), flat(n - 1), rules)]
+    assert flagged == [4, 10, 15, 20]
+
+
+def test_it_can_review_a_flat_client_at_every_session_after_the_listed_ones():
+    rules = FlagRules(no_change_sessions=(3,), no_change_every=1)
+    flagged = [n for n in range(2, 7) if flags_for(outcome(n, "20.0"), flat(n - 1), rules)]
+    assert flagged == [3, 4, 5, 6]
+
+
 def test_it_needs_a_reliable_change_value_for_outcome_flags():
     without = dataclasses.replace(OUTCOME, reliable_change=None)
     point = rating(without, 2, "5.0 5.0 5.0 5.0")
@@ -315,6 +363,10 @@ def test_it_lets_an_organisation_change_a_severity():
         {"low_item": Decimal("-0.1")},
         {"reliable_change": Decimal("0.0")},
         {"no_change_sessions": (0,)},
+        {"no_change_sessions": ()},
+        {"no_change_sessions": (6, 3)},
+        {"no_change_sessions": (3, 3)},
+        {"no_change_every": 0},
     ],
 )
 def test_it_rejects_impossible_rules(rules):
