@@ -1,6 +1,3 @@
-import csv
-from collections.abc import Iterable, Iterator
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -10,6 +7,7 @@ from django.utils import timezone
 
 from alliance_app.accounts.access import require_role
 from alliance_app.accounts.models import Membership, Role
+from alliance_app.lib.tabular import Table, csv_stream
 
 from .models import Action, AuditEntry
 from .services import audit_record
@@ -45,26 +43,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """csv.writer writes a row into this and gets the line back, so rows can be streamed."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    # Usernames tried and user agents come from outside: keep spreadsheets from running them.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_rows(rows: Iterable[tuple]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["at", *CSV_FIELDS])
-    for at, *values in rows:
-        yield writer.writerow([at.isoformat(), *(_cell(value) for value in values)])
-
-
 @login_required
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     membership = require_role(request, Role.ADMIN)
@@ -77,8 +55,14 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
         object_type="export",
         detail=f"{filename} {request.GET.urlencode()}".strip(),
     )
+    # Usernames tried and user agents come from outside: the shared writer keeps spreadsheets
+    # from running them.
+    table = Table(
+        header=["at", *CSV_FIELDS],
+        rows=entries.values_list("at", *CSV_FIELDS).iterator(chunk_size=2000),
+    )
     response = StreamingHttpResponse(
-        _csv_rows(entries.values_list("at", *CSV_FIELDS).iterator(chunk_size=2000)),
+        csv_stream(table),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
