@@ -269,6 +269,8 @@ UNLOCK_MAX_ATTEMPTS = envint("UNLOCK_MAX_ATTEMPTS", 5)
 UNLOCK_WINDOW_SECONDS = envint("UNLOCK_WINDOW_SECONDS", 900)
 # A therapist creates at most this many remote links an hour.
 REMOTE_LINKS_PER_HOUR = envint("REMOTE_LINKS_PER_HOUR", 30)
+# Exports read the database this many rows at a time: memory held against round trips.
+EXPORT_CHUNK_ROWS = 2000
 
 LOGGING = {
     "version": 1,

@@ -1,23 +1,23 @@
-"""Exports of what a user may see, in chunks: a large organisation's export stays small in memory.
+"""Exports of what a user may see: read from the database in chunks, written row by row.
 
-CSV streams chunk by chunk; Excel is written by xlsxwriter in constant-memory mode (rows go to
-disk as they are written) to a temporary file that is then streamed.
+A large organisation's export stays small in memory: the rows come from generators that fetch
+`settings.EXPORT_CHUNK_ROWS` at a time, and `alliance_app.lib.tabular` writes each row as it comes
+(CSV streamed, Excel through a temporary file).
 """
 
-import tempfile
 from collections.abc import Iterator
 
-import pandas as pd
+from django.conf import settings
 from django.db.models import F, QuerySet
 
 from alliance_app.clinic.models import Client, Episode
 from alliance_app.feedback.models import Rater, Rating
+from alliance_app.lib import tabular
+from alliance_app.lib.tabular import Cell, Table
 from alliance_app.measures import Scale
 
 from . import stats
 from .selectors import rating_rows
-
-CHUNK = 2000
 
 RATING_COLUMNS = {
     "client": "session__episode__client__code",
@@ -53,8 +53,13 @@ OUTCOME_COLUMNS = [
 ]
 
 
-def rating_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
-    """Every rating of these clients; at least one (perhaps empty) frame, so headers always come."""
+# The views write through this module; the writers are the ones every download uses.
+csv_stream = tabular.csv_stream
+excel_file = tabular.excel_file
+
+
+def rating_chunks(clients: QuerySet[Client]) -> Table:
+    """Every rating of these clients, read from the database chunk by chunk."""
     # The ids first: the visibility filter (an OR of three conditions) inside the join leads
     # PostgreSQL to misjudge how many clients match and to read every rating.
     client_ids = list(clients.values_list("pk", flat=True))
@@ -62,27 +67,17 @@ def rating_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
         Rating.objects.filter(session__episode__client__in=client_ids)
         .order_by("session__episode__client__code", "session__episode_id", "session__number", "pk")
         .values_list(*RATING_COLUMNS.values())
-        .iterator(chunk_size=CHUNK)
+        .iterator(chunk_size=settings.EXPORT_CHUNK_ROWS)
     )
-    batch: list[tuple] = []
-    yielded = False
-    for row in ratings:
-        batch.append(row)
-        if len(batch) == CHUNK:
-            yield _ratings_frame(batch)
-            batch, yielded = [], True
-    if batch or not yielded:
-        yield _ratings_frame(batch)
+    return Table(header=list(RATING_COLUMNS), rows=ratings)
 
 
-def _ratings_frame(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(RATING_COLUMNS))
-    frame["stored_at"] = frame["stored_at"].map(lambda moment: moment.isoformat())
-    return frame
-
-
-def outcome_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
+def outcome_chunks(clients: QuerySet[Client]) -> Table:
     """Each episode's outcome (first against latest client outcome rating), chunk by chunk."""
+    return Table(header=OUTCOME_COLUMNS, rows=_outcome_rows(clients, settings.EXPORT_CHUNK_ROWS))
+
+
+def _outcome_rows(clients: QuerySet[Client], size: int) -> Iterator[list[Cell]]:
     episodes = Episode.objects.filter(client__in=clients).order_by("pk")
     last_pk = 0
     while True:
@@ -94,7 +89,7 @@ def outcome_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
                 "closure",
                 client_code=F("client__code"),
                 therapist_name=F("therapist__username"),
-            )[:CHUNK]
+            )[:size]
         )
         ratings = Rating.objects.filter(
             session__episode_id__in=[episode["pk"] for episode in chunk],
@@ -103,16 +98,14 @@ def outcome_chunks(clients: QuerySet[Client]) -> Iterator[pd.DataFrame]:
             rater_label="",
         )
         outcomes = {row.episode_id: row for row in stats.episode_outcomes(rating_rows(ratings))}
-        yield pd.DataFrame(
-            [_outcome_line(episode, outcomes.get(episode["pk"])) for episode in chunk],
-            columns=OUTCOME_COLUMNS,
-        )
-        if len(chunk) < CHUNK:
+        for episode in chunk:
+            yield _outcome_line(episode, outcomes.get(episode["pk"]))
+        if len(chunk) < size:
             return
         last_pk = chunk[-1]["pk"]
 
 
-def _outcome_line(episode: dict, outcome) -> list:
+def _outcome_line(episode: dict, outcome: stats.EpisodeOutcomeRow | None) -> list[Cell]:
     return [
         episode["client_code"],
         episode["pk"],
@@ -126,23 +119,3 @@ def _outcome_line(episode: dict, outcome) -> list:
         outcome.change if outcome else None,
         outcome.outcome.value if outcome else "",
     ]
-
-
-def csv_stream(chunks: Iterator[pd.DataFrame]) -> Iterator[str]:
-    for index, frame in enumerate(chunks):
-        yield frame.to_csv(index=False, header=index == 0)
-
-
-def excel_file(chunks: Iterator[pd.DataFrame], sheet: str):
-    """The chunks as one worksheet in a temporary .xlsx file, opened for reading."""
-    # Not a `with`: the caller's FileResponse reads the file and closes it.
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
-    with pd.ExcelWriter(
-        handle, engine="xlsxwriter", engine_kwargs={"options": {"constant_memory": True}}
-    ) as writer:
-        row = 0
-        for frame in chunks:
-            frame.to_excel(writer, sheet_name=sheet, index=False, header=row == 0, startrow=row)
-            row += len(frame) + (1 if row == 0 else 0)
-    handle.seek(0)
-    return handle
