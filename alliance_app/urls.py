@@ -26,6 +26,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/two-factor/", two_factor.setup, name="two_factor_setup"),
     path("account/two-factor/verify/", two_factor.verify, name="two_factor_verify"),
+    path(
+        "account/two-factor/recovery-codes/",
+        two_factor.recovery_codes,
+        name="two_factor_recovery",
+    ),
     path("healthz", accounts_views.healthz, name="healthz"),
     # Dashboards
     path("caseload/", dashboard_views.caseload_view, name="caseload"),

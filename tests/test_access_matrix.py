@@ -86,6 +86,8 @@ MATRIX = {
     "healthz": row("get", lambda w: "/healthz", *(200,) * 8),
     "two_factor_setup": row("get", lambda w: reverse("two_factor_setup"), *OUT, *(200,) * 6),
     "two_factor_verify": row("get", lambda w: reverse("two_factor_verify"), *OUT, *(200,) * 6),
+    # Recovery codes need a verified login; a member without an authenticator is sent to set one up.
+    "two_factor_recovery": row("get", lambda w: reverse("two_factor_recovery"), *(302,) * 8),
     "caseload": row("get", lambda w: "/caseload/", *OUT, 200, 200, 200, 200, 403, 403),
     "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
     "team_statistics": row("get", lambda w: "/team/", *OUT, 403, 403, 200, 200, 200, 200),

@@ -1,4 +1,4 @@
-"""Production settings, headers, login hardening, two-factor login, rate limits, data rights."""
+"""Production settings, headers, login hardening, rate limits, data rights."""
 
 import json
 import os
@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from alliance_app.accounts import sessions
 from alliance_app.accounts.models import Role
@@ -123,45 +121,6 @@ def test_staff_sessions_end_after_30_idle_minutes(client, therapist, settings, m
     monkeypatch.setattr(sessions.time, "time", lambda: later)
     client.get("/caseload/")
     assert client.session.get_expiry_date() > first_expiry  # activity moved the expiry on
-
-
-# Two-factor login
-
-
-def confirmed_device(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-
-
-def code_for(device: TOTPDevice) -> str:
-    return f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
-
-
-@pytest.mark.django_db
-def test_a_user_with_an_authenticator_must_enter_its_code(client, therapist, settings):
-    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a wrong code otherwise delays the next try
-    device = confirmed_device(therapist)
-    client.post(reverse("login"), {"username": therapist.username, "password": factories.PASSWORD})
-    response = client.get("/caseload/")
-    assert response.status_code == 302 and response.url.startswith(reverse("two_factor_verify"))
-    wrong = client.post(reverse("two_factor_verify"), {"token": "000000"})
-    assert "That code is not right" in wrong.content.decode()
-    client.post(reverse("two_factor_verify"), {"token": code_for(device)})
-    assert client.get("/caseload/").status_code == 200
-
-
-@pytest.mark.django_db
-def test_an_organisation_can_require_two_factors(client, org, therapist):
-    org.require_two_factor = True
-    org.save()
-    client.force_login(therapist)
-    assert client.get("/caseload/").url == reverse("two_factor_setup")
-    page = client.get(reverse("two_factor_setup")).content.decode()
-    assert "<svg" in page
-    device = TOTPDevice.objects.get(user=therapist, confirmed=False)
-    client.post(reverse("two_factor_setup"), {"token": code_for(device)})
-    device.refresh_from_db()
-    assert device.confirmed
-    assert client.get("/caseload/").status_code == 200
 
 
 # Rate limits
