@@ -123,6 +123,7 @@ class OrganizationAdmin(OrganizationScopedAdmin):
                     "low_item",
                     "reliable_change",
                     "no_change_sessions",
+                    "no_change_every",
                 ]
             },
         ),

@@ -7,6 +7,12 @@ from django.utils.translation import gettext_lazy as _
 
 from alliance_app.measures import FlagRules
 
+from .fields import SessionNumbersField, validate_time_zone
+
+
+def default_no_change_sessions() -> list[int]:
+    return list(FlagRules.no_change_sessions)
+
 
 class Organization(models.Model):
     """A clinic or agency: the boundary of everything anyone may see."""
@@ -14,7 +20,14 @@ class Organization(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("short name"), unique=True)
     time_zone = models.CharField(
-        _("time zone"), max_length=64, default="UTC", help_text=_("Dates are shown in this zone.")
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text=_(
+            "An IANA name such as Europe/Berlin. Dates and times are shown in this zone, and "
+            "“today's session” is dated by it."
+        ),
     )
     # Flag thresholds (DESIGN.md §3). Blank alliance cutoff and reliable change mean "the
     # instrument's own value", so a child scale keeps its own numbers.
@@ -58,12 +71,21 @@ class Organization(models.Model):
         default=False,
         help_text=_("Every member must confirm logins with an authenticator app."),
     )
-    no_change_sessions = models.CharField(
+    no_change_sessions = SessionNumbersField(
         _("no-change review at sessions"),
-        max_length=50,
-        default="3,6",
+        default=default_no_change_sessions,
         help_text=_(
-            "Comma-separated session numbers at which a lack of reliable improvement is flagged."
+            "Session numbers, separated by commas, at which a lack of reliable improvement is "
+            "flagged."
+        ),
+    )
+    no_change_every = models.PositiveSmallIntegerField(
+        _("then no-change review every"),
+        default=FlagRules.no_change_every,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "Sessions between further reviews after the last listed session, for as long as "
+            "the client has not improved reliably."
         ),
     )
 
@@ -75,19 +97,23 @@ class Organization(models.Model):
             models.CheckConstraint(
                 condition=models.Q(alliance_drop__gt=0), name="organization_alliance_drop_positive"
             ),
+            models.CheckConstraint(
+                condition=models.Q(no_change_every__gte=1),
+                name="organization_no_change_every_positive",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def flag_rules(self) -> FlagRules:
-        sessions = tuple(int(part) for part in self.no_change_sessions.split(",") if part.strip())
         return FlagRules(
             alliance_cutoff=self.alliance_cutoff,
             alliance_drop=self.alliance_drop,
             low_item=self.low_item,
             reliable_change=self.reliable_change,
-            no_change_sessions=sessions,
+            no_change_sessions=tuple(self.no_change_sessions),
+            no_change_every=self.no_change_every,
         )
 
 
