@@ -1,13 +1,25 @@
 """The Django admin, tenant by tenant.
 
 An organisation admin (staff, role admin) sees and changes only their own organisation's rows,
-and only their own organisation's objects appear in choices; a superuser (whoever runs the
-server) sees everything. Every ModelAdmin and inline of the project derives from the classes here.
+and only their own organisation's objects appear in choices and filters; a superuser (whoever
+runs the server) sees everything. Every ModelAdmin and inline of the project derives from the
+classes here. Two-factor devices are the superuser's alone: to anyone else their pages do not
+exist.
 """
 
+from functools import wraps
+
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import request_membership
 from .models import Membership, Organization, Role, Team, User
@@ -46,7 +58,23 @@ def scope_choices(request, field):
     return field
 
 
+def scoped_filter(model, entry):
+    """A filter on a relation offers only the objects the admin's own (scoped) rows refer to:
+    listing every row of the related table would name other organisations' teams and users."""
+    if not isinstance(entry, str | tuple):
+        return entry  # a SimpleListFilter: it computes its own choices
+    name = entry if isinstance(entry, str) else entry[0]
+    if isinstance(entry, tuple) and issubclass(entry[1], admin.RelatedOnlyFieldListFilter):
+        return entry
+    if not get_fields_from_path(model, name)[-1].is_relation:
+        return entry
+    return (name, admin.RelatedOnlyFieldListFilter)
+
+
 class ScopedChoices:
+    def get_list_filter(self, request):
+        return [scoped_filter(self.model, entry) for entry in super().get_list_filter(request)]
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return scope_choices(request, super().formfield_for_foreignkey(db_field, request, **kwargs))
 
@@ -210,3 +238,45 @@ class MembershipAdmin(OrganizationScopedAdmin):
     list_select_related = ["user", "organization", "team"]
     filter_horizontal = ["supervised_teams"]
     autocomplete_fields = ["user"]
+
+
+def operator_only(view):
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not request.user.is_superuser:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+class OperatorOnlyAdmin:
+    """Every page of this admin is a 404 for anyone but a superuser, so that nobody else can
+    learn which ids exist (django-otp's own checks answer 403 for an existing device)."""
+
+    def get_urls(self):
+        return [
+            URLPattern(url.pattern, operator_only(url.callback), url.default_args, url.name)
+            for url in super().get_urls()
+        ]
+
+
+class OperatorTOTPDeviceAdmin(OperatorOnlyAdmin, TOTPDeviceAdmin):
+    # django-otp fetches the device without a check and answers 500 for a missing id.
+    def config_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().config_view(request, pk)
+
+    def qrcode_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().qrcode_view(request, pk)
+
+
+class OperatorStaticDeviceAdmin(OperatorOnlyAdmin, StaticDeviceAdmin):
+    pass
+
+
+# django-otp's admin modules imported above have registered their own classes.
+admin.site.unregister([TOTPDevice, StaticDevice])
+admin.site.register(TOTPDevice, OperatorTOTPDeviceAdmin)
+admin.site.register(StaticDevice, OperatorStaticDeviceAdmin)
