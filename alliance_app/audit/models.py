@@ -18,6 +18,9 @@ class AuditImmutable(PermissionError):
 
 class Action(models.TextChoices):
     CLIENT_VIEWED = "client_viewed", _("Client record viewed")
+    RATING_VIEWED = "rating_viewed", _("Rating result viewed")
+    REMOTE_LINK_VIEWED = "remote_link_viewed", _("Remote link viewed")
+    ADMIN_RECORD_VIEWED = "admin_record_viewed", _("Client record opened in the admin")
     CLIENT_EXPORTED = "client_exported", _("Client record exported")
     CLIENT_DELETED = "client_deleted", _("Client deleted")
     EXPORT_DOWNLOADED = "export_downloaded", _("Export downloaded")

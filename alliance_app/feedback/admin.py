@@ -1,15 +1,148 @@
+"""The admin of clients and everything recorded about them.
+
+The clinic's models are registered here rather than in `clinic`: saving them in the admin rebuilds
+the summary rows, which live in this app, and the layers only import downwards. Opening one of
+these records in the admin is recorded in the audit trail, as opening the client's page is.
+"""
+
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 
-from alliance_app.accounts.admin import ReadOnlyAdmin
+from alliance_app.accounts.admin import (
+    OrganizationScopedAdmin,
+    ReadOnlyAdmin,
+    ScopedTabularInline,
+)
+from alliance_app.audit.models import Action
+from alliance_app.audit.services import audit_record
+from alliance_app.clinic.models import Client, Episode, TherapySession
 
+from . import rollups
 from .models import Flag, Rating, RemoteLink
 
 
+def _rollups_rebuild(*episode_ids) -> None:
+    """What is changed here can move ratings between months (a session's date), reorder them
+    (its number) or hand them to another therapist (the episode's): the episodes' summary rows
+    are made again from their ratings."""
+    rollups.rebuild(Episode.objects.filter(pk__in=[pk for pk in episode_ids if pk]))
+
+
+class ClientRecordViews:
+    """An admin of records that belong to one client: each page showing one of them (change,
+    delete confirmation, history) leaves an audit entry naming the client."""
+
+    client_path = "client"  # how a row reaches its client; "" for the client itself
+
+    @property
+    def organization_path(self) -> str:
+        return f"{self.client_path}__organization" if self.client_path else "organization"
+
+    def client_of(self, obj) -> Client:
+        for step in filter(None, self.client_path.split("__")):
+            obj = getattr(obj, step)
+        return obj
+
+    def _recorded(self, request, object_id, response):
+        obj = self.get_object(request, unquote(object_id)) if response.status_code == 200 else None
+        if obj is not None:
+            client = self.client_of(obj)
+            audit_record(
+                request,
+                action=Action.ADMIN_RECORD_VIEWED,
+                organization=client.organization,
+                obj=obj,
+                detail=client.code,
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return self._recorded(request, object_id, response)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        response = super().delete_view(request, object_id, extra_context)
+        return self._recorded(request, object_id, response)
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        return self._recorded(request, object_id, response)
+
+
+class EpisodeInline(ScopedTabularInline):
+    model = Episode
+    extra = 0
+    fields = ["therapist", "opened", "closed", "closure"]
+    autocomplete_fields = ["therapist"]
+
+
+@admin.register(Client)
+class ClientAdmin(ClientRecordViews, OrganizationScopedAdmin):
+    client_path = ""
+    list_display = ["code", "organization", "age_band", "primary_therapist", "active", "created_at"]
+    list_filter = ["organization", "age_band", "active"]
+    search_fields = ["code"]
+    list_select_related = ["organization", "primary_therapist"]
+    autocomplete_fields = ["primary_therapist"]
+    inlines = [EpisodeInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _rollups_rebuild(*form.instance.episodes.values_list("pk", flat=True))
+
+
+class TherapySessionInline(ScopedTabularInline):
+    model = TherapySession
+    extra = 0
+    fields = ["number", "date", "format"]
+
+
+@admin.register(Episode)
+class EpisodeAdmin(ClientRecordViews, OrganizationScopedAdmin):
+    list_display = ["client", "therapist", "opened", "closed", "closure"]
+    list_filter = ["closure", "client__organization"]
+    search_fields = ["client__code"]
+    date_hierarchy = "opened"
+    list_select_related = ["client", "therapist"]
+    autocomplete_fields = ["client", "therapist"]
+    inlines = [TherapySessionInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _rollups_rebuild(form.instance.pk)
+
+
+@admin.register(TherapySession)
+class TherapySessionAdmin(ClientRecordViews, OrganizationScopedAdmin):
+    client_path = "episode__client"
+    list_display = ["episode", "number", "date", "format"]
+    list_filter = ["format", "episode__client__organization"]
+    search_fields = ["episode__client__code"]
+    date_hierarchy = "date"
+    list_select_related = ["episode__client"]
+    autocomplete_fields = ["episode"]
+
+    def save_model(self, request, obj, form, change):
+        moved_from = form.initial.get("episode") if change else None
+        super().save_model(request, obj, form, change)
+        _rollups_rebuild(obj.episode_id, moved_from)
+
+    def delete_model(self, request, obj):
+        episode_id = obj.episode_id
+        super().delete_model(request, obj)
+        _rollups_rebuild(episode_id)
+
+    def delete_queryset(self, request, queryset):
+        episode_ids = list(queryset.values_list("episode_id", flat=True).distinct())
+        super().delete_queryset(request, queryset)
+        _rollups_rebuild(*episode_ids)
+
+
 @admin.register(Rating)
-class RatingAdmin(ReadOnlyAdmin):
+class RatingAdmin(ClientRecordViews, ReadOnlyAdmin):
     """Ratings are read here; they are written only by the submit service, which validates them."""
 
-    organization_path = "session__episode__client__organization"
+    client_path = "session__episode__client"
     list_display = [
         "session",
         "scale",
@@ -32,10 +165,9 @@ class RatingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Flag)
-class FlagAdmin(ReadOnlyAdmin):
+class FlagAdmin(ClientRecordViews, ReadOnlyAdmin):
     """Flags are raised by the submit service and move on through their own workflow."""
 
-    organization_path = "client__organization"
     list_display = ["client", "kind", "severity", "status", "created_at", "acknowledged_by"]
     list_filter = ["kind", "severity", "status", "client__organization"]
     search_fields = ["client__code", "explanation"]
@@ -44,8 +176,8 @@ class FlagAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RemoteLink)
-class RemoteLinkAdmin(ReadOnlyAdmin):
-    organization_path = "session__episode__client__organization"
+class RemoteLinkAdmin(ClientRecordViews, ReadOnlyAdmin):
+    client_path = "session__episode__client"
     list_display = [
         "session",
         "instrument",

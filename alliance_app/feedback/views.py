@@ -225,6 +225,8 @@ def rating_result(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         "session__episode__client",
     )
+    client = rating.session.episode.client
+    audit_record(request, action=Action.RATING_VIEWED, obj=rating, detail=client.code)
     return render(request, "feedback/result.html", {"summary": rating_summary(rating)})
 
 
@@ -270,6 +272,8 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         "session__episode__client",
     )
+    client = link.session.episode.client
+    audit_record(request, action=Action.REMOTE_LINK_VIEWED, obj=link, detail=client.code)
     token = request.session.get(CREATED_LINKS_KEY, {}).pop(str(link.pk), None)
     request.session.modified = True
     url = qr_svg = None

@@ -1,0 +1,164 @@
+"""Every page that shows one client's data leaves an audit entry naming the client (SECURITY.md,
+"Every look is traceable").
+
+The pages come from the URL configuration: every URL that takes a record's id, and every page
+of the Django admin about one record that belongs to a client. A new URL with an id fails
+`test_every_url_with_an_id_is_walked` until it has a row here; a new page that shows a client's
+data without recording it fails the walk.
+"""
+
+import re
+
+import pytest
+from django.contrib import admin
+from django.test import Client as HttpClient
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from alliance_app.audit.models import AuditEntry
+from alliance_app.clinic.models import Client
+from tests.test_access_matrix import World
+
+pytestmark = pytest.mark.django_db
+
+# The record each URL's id names, from the world of test_access_matrix.
+RECORD_OF = {
+    "client_detail": lambda w: w.client,
+    "client_export": lambda w: w.client,
+    "client_delete": lambda w: w.client,
+    "session_start": lambda w: w.client,
+    "episode_close": lambda w: w.session.episode,
+    "hand_over": lambda w: w.session,
+    "link_create": lambda w: w.session,
+    "link_detail": lambda w: w.link,
+    "rating_result": lambda w: w.rating,
+    "flag_action": lambda w: w.flag,
+}
+# The other parts of those URLs.
+OTHER_ARGS = {"action": "acknowledge"}
+# Pages that show a client's code and nothing else of theirs, and why they need no entry.
+CODE_ONLY = {
+    "client_delete": "asks the admin to type the code; the deletion itself is recorded",
+}
+# Everyone of the client's organisation who may open some of these pages.
+VIEWERS = ("therapist", "supervisor", "admin")
+
+
+def patterns_with_an_id(patterns) -> dict[str, URLPattern]:
+    found = {}
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace != "admin":  # walked below, model by model
+                found |= patterns_with_an_id(pattern.url_patterns)
+        elif "pk" in pattern.pattern.converters:
+            found[pattern.name] = pattern
+    return found
+
+
+URLS_WITH_AN_ID = patterns_with_an_id(get_resolver().url_patterns)
+
+
+def test_every_url_with_an_id_is_walked():
+    assert set(URLS_WITH_AN_ID) == set(RECORD_OF)
+
+
+def client_path(model, depth: int = 4) -> str | None:
+    """How rows of `model` reach their client through foreign keys, or None if they do not."""
+    if model is Client:
+        return ""
+    if depth == 0:
+        return None
+    for field in model._meta.get_fields():
+        if field.concrete and (field.many_to_one or field.one_to_one):
+            rest = client_path(field.related_model, depth - 1)
+            if rest is not None:
+                return "__".join(filter(None, [field.name, rest]))
+    return None
+
+
+CLIENT_RECORD_ADMINS = sorted(
+    (
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if client_path(model) is not None
+    ),
+    key=lambda pair: pair[0]._meta.label,
+)
+
+
+def test_the_client_records_in_the_admin_are_found():
+    labels = {model._meta.label for model, _ in CLIENT_RECORD_ADMINS}
+    assert labels == {
+        "clinic.Client",
+        "clinic.Episode",
+        "clinic.TherapySession",
+        "feedback.Flag",
+        "feedback.Rating",
+        "feedback.RemoteLink",
+    }
+
+
+def fill(route: str, values: dict) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(values[match.group(1)]), route)
+
+
+def entries_naming(client: Client, after: int, actor) -> list[AuditEntry]:
+    return list(
+        AuditEntry.objects.filter(
+            pk__gt=after, actor=actor, detail=client.code, organization=client.organization
+        )
+    )
+
+
+def open_as(user, url: str) -> tuple[int, int]:
+    """The response's status, and the last audit entry before it."""
+    http = HttpClient()
+    http.force_login(user)
+    before = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return http.get(url).status_code, before
+
+
+@pytest.mark.parametrize("name", sorted(RECORD_OF))
+def test_each_page_of_a_client_record_is_recorded(name):
+    world = World()
+    record = RECORD_OF[name](world)
+    client = world.client
+    converters = URLS_WITH_AN_ID[name].pattern.converters
+    others = {key: value for key, value in OTHER_ARGS.items() if key in converters}
+    url = reverse(name, kwargs={"pk": record.pk, **others})
+    shown = []
+    for viewer in VIEWERS:
+        user = world.users[viewer]
+        status, before = open_as(user, url)
+        if status == 200 and name not in CODE_ONLY:
+            shown.append(viewer)
+            assert entries_naming(client, before, user), f"{viewer} opened {url} unrecorded"
+    if name in ("client_detail", "client_export", "link_detail", "rating_result"):
+        assert shown, f"nobody could open {url}"
+
+
+@pytest.mark.parametrize(
+    ("model", "model_admin"),
+    CLIENT_RECORD_ADMINS,
+    ids=lambda value: value._meta.label if hasattr(value, "_meta") else "",
+)
+def test_each_admin_page_of_a_client_record_is_recorded(model, model_admin, django_user_model):
+    world = World()
+    lookup = "__".join(filter(None, [client_path(model), "pk"]))
+    record = model._default_manager.filter(**{lookup: world.client.pk}).first()
+    assert record is not None
+    opts = model._meta
+    base = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-12345")
+    pages = [
+        base + fill(str(pattern.pattern), {"object_id": record.pk})
+        for pattern in model_admin.get_urls()
+        if "object_id" in pattern.pattern.converters
+    ]
+    opened = []
+    for user in (world.users["admin"], root):
+        for url in pages:
+            status, before = open_as(user, url)
+            if status == 200:
+                opened.append(url)
+                assert entries_naming(world.client, before, user), f"{url} opened unrecorded"
+    assert opened, f"no page of {opts.label} {record.pk} opened"
