@@ -7,6 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from alliance_app.accounts.models import Organization
+from alliance_app.clinic.models import TherapySession
 from alliance_app.measures import FlagKind, FlagRules
 from tests import factories
 
@@ -114,6 +115,8 @@ def test_an_outcome_rating_is_stored_after_the_admin_refused_bad_checkpoints(
     post_change(client, org, no_change_sessions="3,six")
     factories.rate(session_one, "outcome-adult", "5 5 5 5")
     later = factories.therapy_session(session_one.episode, number=3)
+    # Read afresh, so the service sees the organisation as stored, not the fixture's copy.
+    later = TherapySession.objects.get(pk=later.pk)
     result = factories.rate(later, "outcome-adult", "5 5 5 5")
     assert [flag.kind for flag in result.flags] == [FlagKind.NO_CHANGE]
 
