@@ -356,7 +356,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
 
     from alliance_app.feedback.models import Flag, Rating
     from alliance_app.feedback.services import as_point
-    from alliance_app.measures import FlagKind, flags_for
+    from alliance_app.measures import LASTING_KINDS, flags_for, flags_to_raise
 
     ratings = list(
         Rating.objects.filter(session__episode__client_id__in=client_ids)
@@ -386,19 +386,23 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         "flags_checked_against_rules": replay_flags,
     }
     if replay_flags:
-        lasting = {FlagKind.DETERIORATION, FlagKind.NO_CHANGE}
         mismatched, examples = 0, []
         history: dict[int, list] = {}
-        open_lasting: dict[int, set] = {}
+        # The bench's flags stay open, so every lasting flag raised keeps waiting.
+        waiting: dict[int, list] = {}
         for rating in ratings:
             episode = rating.session.episode
             point = as_point(rating)
-            findings = flags_for(
-                point, history.get(episode.pk, []), episode.client.organization.flag_rules()
+            findings = flags_to_raise(
+                flags_for(
+                    point, history.get(episode.pk, []), episode.client.organization.flag_rules()
+                ),
+                rater=point.rater,
+                unacknowledged=waiting.get(episode.pk, []),
             )
-            still_open = open_lasting.setdefault(episode.client_id, set())
-            findings = [f for f in findings if not (f.kind in lasting and f.kind in still_open)]
-            still_open.update(f.kind for f in findings if f.kind in lasting)
+            waiting.setdefault(episode.pk, []).extend(
+                (f.kind, point.rater) for f in findings if f.kind in LASTING_KINDS
+            )
             history.setdefault(episode.pk, []).append(point)
             expected = sorted(
                 (f.kind.value, f.item, int(f.severity))

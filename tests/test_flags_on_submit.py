@@ -1,11 +1,13 @@
 """Storing a rating raises the flags of DESIGN.md §3, in the same transaction, exactly once."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from alliance_app.clinic.models import Episode
 from alliance_app.feedback.models import Flag, FlagStatus, Rating
-from alliance_app.feedback.services import flag_resolve
+from alliance_app.feedback.services import episode_close, flag_acknowledge, flag_resolve
 from tests import factories
 from tests.factories import rate
 
@@ -131,3 +133,85 @@ def test_child_scales_use_their_own_outcome_cutoff_and_the_same_alliance_rule(or
         idempotency_key=factories.key(),
     )
     assert Flag.objects.filter(kind="deterioration").count() == 0
+
+
+def test_an_acknowledged_lasting_flag_lets_the_state_be_flagged_again(sessions):
+    rate(sessions[0], "outcome-adult", "5 5 5 5")
+    first = rate(sessions[1], "outcome-adult", "3 3 3 3").flags[0]
+    # Waiting unseen: the same state is not stacked on top of it.
+    assert kinds(rate(sessions[2], "outcome-adult", "3 3 3 3")) == []
+    flag_acknowledge(flag=first, by=sessions[0].episode.therapist, note="Next session.")
+    # Seen and still deteriorated a session later: asked about again.
+    assert kinds(rate(sessions[3], "outcome-adult", "3 3 3 3")) == ["deterioration"]
+
+
+def test_a_partners_deterioration_is_not_hidden_by_the_clients(adult):
+    episode = factories.episode(adult)
+    first, second = (factories.therapy_session(episode, n, fmt="couple") for n in (1, 2))
+    for rater in ("client", "partner"):
+        rate(first, "outcome-adult", "5 5 5 5", rater=rater)
+    assert kinds(rate(second, "outcome-adult", "3 3 3 3", rater="client")) == ["deterioration"]
+    assert kinds(rate(second, "outcome-adult", "3 3 3 3", rater="partner")) == ["deterioration"]
+
+
+def test_two_partners_told_apart_by_label_are_flagged_each(adult):
+    episode = factories.episode(adult)
+    first, second = (factories.therapy_session(episode, n, fmt="family") for n in (1, 2))
+    for label in ("Sam", "Alex"):
+        rate(first, "outcome-adult", "5 5 5 5", rater="parent", label=label)
+    for label in ("Sam", "Alex"):
+        result = rate(second, "outcome-adult", "3 3 3 3", rater="parent", label=label)
+        assert kinds(result) == ["deterioration"]
+
+
+def test_a_flag_left_in_an_earlier_episode_hides_nothing_in_the_next(adult, therapist):
+    earlier = factories.episode(adult, opened=date(2025, 1, 6))
+    old = [factories.therapy_session(earlier, n) for n in (1, 2)]
+    rate(old[0], "outcome-adult", "5 5 5 5")
+    (waiting,) = rate(old[1], "outcome-adult", "3 3 3 3").flags
+    # Closed straight in the database, as an episode closed before flags were resolved with
+    # it would be: the old flag still waits.
+    Episode.objects.filter(pk=earlier.pk).update(closed=date(2025, 3, 3), closure="planned")
+    assert Flag.objects.get(pk=waiting.pk).status == FlagStatus.OPEN
+    current = factories.episode(adult)
+    now = [factories.therapy_session(current, n) for n in (1, 2)]
+    rate(now[0], "outcome-adult", "5 5 5 5")
+    assert kinds(rate(now[1], "outcome-adult", "3 3 3 3")) == ["deterioration"]
+
+
+def test_closing_an_episode_resolves_its_waiting_flags_and_says_so(adult, therapist):
+    episode = factories.episode(adult)
+    sessions = [factories.therapy_session(episode, n) for n in (1, 2)]
+    rate(sessions[0], "outcome-adult", "5 5 5 5")
+    rate(sessions[1], "outcome-adult", "3 3 3 3")
+    rate(sessions[1], "session-adult", "8 8 8 8")
+    acknowledged = Flag.objects.get(kind="deterioration")
+    flag_acknowledge(flag=acknowledged, by=therapist, note="Talk next time.")
+    resolved_before = Flag.objects.get(kind="low_alliance")
+    flag_resolve(flag=resolved_before, by=therapist, note="Talked it through.")
+    other = factories.client(adult.organization, therapist, code="OTHER-1")
+    rate(factories.therapy_session(factories.episode(other)), "session-adult", "8 8 8 8")
+
+    assert episode_close(episode=episode, closure="planned", by=therapist) == 1
+    acknowledged.refresh_from_db()
+    assert acknowledged.status == FlagStatus.RESOLVED
+    assert acknowledged.resolved_by == therapist
+    assert acknowledged.resolved_note == "Resolved with the episode of care: Planned ending."
+    assert acknowledged.acknowledged_note == "Talk next time."  # kept, not overwritten
+    resolved_before.refresh_from_db()
+    assert resolved_before.resolved_note == "Talked it through."
+    # Another client's flag is not this episode's business.
+    assert Flag.objects.get(client=other).status == FlagStatus.OPEN
+
+
+def test_closing_resolves_a_never_acknowledged_flag_as_acknowledged_too(adult, therapist):
+    episode = factories.episode(adult)
+    rate(factories.therapy_session(episode, 1), "session-adult", "8 8 8 8")
+    assert episode_close(episode=episode, closure="unplanned", by=therapist) == 1
+    flag = Flag.objects.get()
+    assert (flag.status, flag.acknowledged_by, flag.resolved_by) == (
+        FlagStatus.RESOLVED,
+        therapist,
+        therapist,
+    )
+    assert flag.acknowledged_at == flag.resolved_at

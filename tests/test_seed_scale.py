@@ -12,7 +12,7 @@ from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards import selectors, stats
 from alliance_app.feedback.models import Flag, FlagStatus, Rating
 from alliance_app.feedback.services import as_point
-from alliance_app.measures import FlagKind, flags_for
+from alliance_app.measures import FlagKind, flags_for, flags_to_raise
 
 pytestmark = pytest.mark.django_db
 
@@ -105,18 +105,22 @@ def test_stored_flags_are_what_the_rules_give():
         stored = list(client.flags.all())
         position = {rating.pk: index for index, rating in enumerate(ratings)}
         expected = set()
+        by_id = {rating.pk: rating for rating in ratings}
         for index, rating in enumerate(ratings):
             point = as_point(rating)
             others = [as_point(other) for other in ratings if other is not rating]
-            for finding in flags_for(point, others, rules):
-                # rating_submit: no second deterioration or no-change flag while one is open.
-                if finding.kind in LASTING and any(
-                    flag.kind == finding.kind
-                    and position[flag.rating_id] < index
-                    and (flag.resolved_at is None or flag.resolved_at > rating.created_at)
-                    for flag in stored
-                ):
-                    continue
+            # rating_submit: a lasting state waiting unacknowledged for this rater is not raised.
+            waiting = [
+                (FlagKind(flag.kind), by_id[flag.rating_id].rater_key)
+                for flag in stored
+                if flag.kind in LASTING
+                and position[flag.rating_id] < index
+                and (flag.acknowledged_at is None or flag.acknowledged_at > rating.created_at)
+            ]
+            findings = flags_to_raise(
+                flags_for(point, others, rules), rater=point.rater, unacknowledged=waiting
+            )
+            for finding in findings:
                 expected.add(
                     (
                         rating.pk,
@@ -191,6 +195,8 @@ def test_the_summary_rows_give_the_figures_the_ratings_give():
     org = Organization.objects.get(slug="scale")
     ratings = Rating.objects.filter(session__episode__client__organization=org)
     therapists = list(Membership.objects.filter(organization=org).values_list("user", flat=True))
-    by_episode = sorted(selectors.figures(therapists).outcomes, key=lambda row: row.episode_id)
-    assert by_episode == stats.episode_outcomes(selectors.rating_rows(ratings))
+    rules = org.flag_rules()
+    figures = selectors.figures(therapists, rules=rules)
+    by_episode = sorted(figures.outcomes, key=lambda row: row.episode_id)
+    assert by_episode == stats.episode_outcomes(selectors.rating_rows(ratings), rules=rules)
     assert len(by_episode) > 20

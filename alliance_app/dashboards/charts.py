@@ -22,8 +22,7 @@ from typing import Any
 import plotly.io as pio
 from django.utils.translation import gettext
 
-from alliance_app.feedback.instruments import catalogue
-from alliance_app.measures import AgeBand, Instrument, Scale
+from alliance_app.measures import Instrument, Scale, Thresholds
 
 from .stats import CLIENT_RATER, MonthlyMean
 
@@ -44,16 +43,17 @@ Trend = Mapping[str, Mapping[str, Sequence[Point]]]
 
 
 def client_chart(
-    trend: Trend, flags: Iterable[Mapping[str, Any]], instruments: Mapping[str, Instrument]
+    trend: Trend, flags: Iterable[Mapping[str, Any]], thresholds: Mapping[str, Thresholds]
 ) -> dict[str, Any]:
     """One client's outcome (top) and session (bottom) totals per session, as a plotly dict.
 
     `trend` is `stats.client_trend(...)`; `flags` are flag rows (rating_id, kind, explanation,
-    status); `instruments` maps every instrument code in the trend to its Instrument, for item
-    labels, cut-offs and the reliable-change value.
+    status); `thresholds` maps every instrument code in the trend to what its ratings are judged
+    by in the client's organisation (`FlagRules.thresholds`), for item labels, cut-offs and the
+    reliable-change band, so the chart draws the lines the flags were raised against.
     """
     data = [
-        _rater_trace(rater_key, scale, points, instruments, position)
+        _rater_trace(rater_key, scale, points, thresholds, position)
         for position, (rater_key, series) in enumerate(trend.items())
         for scale, points in series.items()
     ]
@@ -74,17 +74,19 @@ def client_chart(
     layout["yaxis"].update(range=[0, TOTAL_MAX], title={"text": gettext("Total")})
     session_floor = _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value))
     layout["yaxis2"].update(range=[session_floor, TOTAL_MAX], title={"text": gettext("Total")})
-    _add_reference_lines(layout, trend, instruments)
+    _add_reference_lines(layout, trend, thresholds)
     data += _flag_traces(trend, flags)
     return _figure(data, layout)
 
 
-def monthly_chart(monthly: Sequence[MonthlyMean], line_names: Mapping[int, str]) -> dict[str, Any]:
+def monthly_chart(
+    monthly: Sequence[MonthlyMean], line_names: Mapping[int, str], cutoff: Decimal
+) -> dict[str, Any]:
     """Each line's (therapist's or team's) monthly mean session rating, with the alliance
     cut-off for reference.
 
-    The cut-off drawn is the adult session instrument's, the one most ratings use; the means
-    themselves mix whatever session instruments the clients filled in.
+    The caller passes the organisation's cut-off for the adult session instrument, the one most
+    ratings use; the means themselves mix whatever session instruments the clients filled in.
     """
     by_line: dict[int, list[MonthlyMean]] = {}
     for row in monthly:
@@ -125,7 +127,6 @@ def monthly_chart(monthly: Sequence[MonthlyMean], line_names: Mapping[int, str])
         "shapes": [],
         "annotations": [],
     }
-    cutoff = catalogue().for_client(Scale.SESSION, AgeBand.ADULT).cutoff
     _add_cutoff(layout, cutoff, gettext("alliance cutoff %(cutoff)s") % {"cutoff": cutoff}, "")
     return _figure(data, layout)
 
@@ -155,7 +156,7 @@ def _rater_trace(
     rater_key: str,
     scale: str,
     points: Sequence[Point],
-    instruments: Mapping[str, Instrument],
+    thresholds: Mapping[str, Thresholds],
     position: int,
 ) -> dict[str, Any]:
     name = f"{_scale_name(scale)} · {_rater_name(rater_key)}"
@@ -168,7 +169,8 @@ def _rater_trace(
         "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
         "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 9},
         "hovertext": [
-            _point_hover(name, point, instruments[point["instrument"]]) for point in points
+            _point_hover(name, point, thresholds[point["instrument"]].instrument)
+            for point in points
         ],
         "hoverinfo": "text",
         "cliponaxis": False,
@@ -191,13 +193,13 @@ def _point_hover(name: str, point: Point, instrument: Instrument) -> str:
 
 
 def _add_reference_lines(
-    layout: dict[str, Any], trend: Trend, instruments: Mapping[str, Instrument]
+    layout: dict[str, Any], trend: Trend, thresholds: Mapping[str, Thresholds]
 ) -> None:
     # Raters may use different instruments (a child's scale, a parent's), so draw each
     # distinct cut-off once rather than assuming one.
     for scale, row in SCALE_ROWS.items():
-        used = {instruments[point["instrument"]] for point in _points(trend, scale)}
-        for cutoff in sorted({instrument.cutoff for instrument in used}):
+        used = {thresholds[point["instrument"]].cutoff for point in _points(trend, scale)}
+        for cutoff in sorted(used):
             label = (
                 gettext("clinical cutoff %(cutoff)s")
                 if scale == Scale.OUTCOME.value
@@ -207,7 +209,7 @@ def _add_reference_lines(
     intake = _client_intake(trend)
     if intake is None:
         return
-    change = instruments[intake["instrument"]].reliable_change
+    change = thresholds[intake["instrument"]].reliable_change
     if change is None:
         return
     total = Decimal(str(intake["total"]))

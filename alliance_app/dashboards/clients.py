@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role
@@ -50,8 +51,12 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "rating_id", "kind", "explanation", "status"
             )
         )
-    instruments = {code: catalogue().get(code) for code in {row["instrument"] for row in ratings}}
-    chart = charts.client_chart(stats.client_trend(ratings), chart_flags, instruments)
+    rules = membership.organization.flag_rules()
+    thresholds = {
+        code: rules.thresholds(catalogue().get(code))
+        for code in {row["instrument"] for row in ratings}
+    }
+    chart = charts.client_chart(stats.client_trend(ratings), chart_flags, thresholds)
     flags = list(
         Flag.objects.filter(client=client)
         .select_related("rating__session", "acknowledged_by", "resolved_by")
@@ -92,11 +97,23 @@ def episode_close_view(request: HttpRequest, pk: int) -> HttpResponse:
     episode = get_visible(request, Episode.objects.select_related("client"), pk, "client")
     require_treating(request, episode.client)
     try:
-        episode_close(episode=episode, closure=request.POST.get("closure", ""))
+        resolved = episode_close(
+            episode=episode, closure=request.POST.get("closure", ""), by=request.user
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("The episode of care is closed."))
+        messages.success(
+            request,
+            ngettext(
+                "The episode of care is closed; its one open flag is resolved with it.",
+                "The episode of care is closed; its %(count)s open flags are resolved with it.",
+                resolved,
+            )
+            % {"count": resolved}
+            if resolved
+            else _("The episode of care is closed."),
+        )
     return redirect("client_detail", pk=episode.client_id)
 
 

@@ -14,7 +14,7 @@ from alliance_app.clinic.models import Client, Episode
 from alliance_app.feedback.models import Rater, Rating
 from alliance_app.lib import tabular
 from alliance_app.lib.tabular import Cell, Table
-from alliance_app.measures import Scale
+from alliance_app.measures import FlagRules, Scale
 
 from . import stats
 from .selectors import rating_rows
@@ -72,12 +72,14 @@ def rating_chunks(clients: QuerySet[Client]) -> Table:
     return Table(header=list(RATING_COLUMNS), rows=ratings)
 
 
-def outcome_chunks(clients: QuerySet[Client]) -> Table:
-    """Each episode's outcome (first against latest client outcome rating), chunk by chunk."""
-    return Table(header=OUTCOME_COLUMNS, rows=_outcome_rows(clients, settings.EXPORT_CHUNK_ROWS))
+def outcome_chunks(clients: QuerySet[Client], *, rules: FlagRules) -> Table:
+    """Each episode's outcome (first against latest client outcome rating), chunk by chunk,
+    judged by the organisation's `rules` as its pages are."""
+    rows = _outcome_rows(clients, settings.EXPORT_CHUNK_ROWS, rules)
+    return Table(header=OUTCOME_COLUMNS, rows=rows)
 
 
-def _outcome_rows(clients: QuerySet[Client], size: int) -> Iterator[list[Cell]]:
+def _outcome_rows(clients: QuerySet[Client], size: int, rules: FlagRules) -> Iterator[list[Cell]]:
     episodes = Episode.objects.filter(client__in=clients).order_by("pk")
     last_pk = 0
     while True:
@@ -97,7 +99,9 @@ def _outcome_rows(clients: QuerySet[Client], size: int) -> Iterator[list[Cell]]:
             rater=Rater.CLIENT,
             rater_label="",
         )
-        outcomes = {row.episode_id: row for row in stats.episode_outcomes(rating_rows(ratings))}
+        outcomes = {
+            row.episode_id: row for row in stats.episode_outcomes(rating_rows(ratings), rules=rules)
+        }
         for episode in chunk:
             yield _outcome_line(episode, outcomes.get(episode["pk"]))
         if len(chunk) < size:

@@ -27,7 +27,7 @@ from alliance_app.feedback.models import (
     Rater,
     Rating,
 )
-from alliance_app.measures import AgeBand, ChangeDirection, Scale, reliable_change
+from alliance_app.measures import AgeBand, ChangeDirection, FlagRules, Scale
 
 from . import stats
 from .stats import RATING_COLUMNS
@@ -49,13 +49,14 @@ def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
     return list(ratings.order_by().values(*plain, **aliased))
 
 
-def figures(therapist_ids: Collection[int]) -> stats.Figures:
+def figures(therapist_ids: Collection[int], *, rules: FlagRules) -> stats.Figures:
     """What the team and organisation pages need of these therapists, in three queries.
 
     The episodes are counted here; the ratings were summed as they were stored
     (`feedback.rollups`): the monthly alliance sums are added up per therapist, and each
     episode's first and latest outcome is one row. So the cost follows the number of episodes
-    and months, not the years of ratings behind them.
+    and months, not the years of ratings behind them. Outcomes are judged by the organisation's
+    `rules`, as its flags are.
     """
     ids = list(therapist_ids)
     caseloads = [
@@ -96,7 +97,7 @@ def figures(therapist_ids: Collection[int]) -> stats.Figures:
     return stats.Figures(
         caseloads=caseloads,
         alliance=alliance,
-        outcomes=[stats.classify(**row) for row in ends],
+        outcomes=[stats.classify(**row, rules=rules) for row in ends],
     )
 
 
@@ -132,8 +133,10 @@ class CaseloadRow:
         return found
 
 
-def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
+def caseload(clients: QuerySet[Client], *, rules: FlagRules) -> list[CaseloadRow]:
     """Active clients with their current episode's figures, sorted by need: open flags first.
+
+    Statuses and badges are judged by the organisation's `rules`, the thresholds its flags use.
 
     One query, and no join to group: every figure is a correlated subquery on the client's open
     episode, so each runs once per client; the outcome's intake and latest totals come from the
@@ -188,7 +191,7 @@ def caseload(clients: QuerySet[Client]) -> list[CaseloadRow]:
             "top_severity",
         )
     )
-    result = [_caseload_row(row) for row in rows]
+    result = [_caseload_row(row, rules) for row in rows]
     result.sort(key=lambda r: (-r.top_severity, -r.open_flags, r.code))
     return result
 
@@ -199,14 +202,14 @@ def _count(rows: QuerySet, outer: str) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def _caseload_row(row: dict) -> CaseloadRow:
+def _caseload_row(row: dict, rules: FlagRules) -> CaseloadRow:
     band = AgeBand(row["age_band"])
-    outcome_scale = catalogue().for_client(Scale.OUTCOME, band)
-    session_scale = catalogue().for_client(Scale.SESSION, band)
+    outcome_scale = rules.thresholds(catalogue().for_client(Scale.OUTCOME, band))
+    session_scale = rules.thresholds(catalogue().for_client(Scale.SESSION, band))
     change = direction = None
     if row["latest_id"] is not None and row["latest_id"] != row["intake_id"]:
         change = row["latest_total"] - row["intake_total"]
-        direction = reliable_change(outcome_scale, row["intake_total"], row["latest_total"])
+        direction = outcome_scale.direction(row["intake_total"], row["latest_total"])
     name = " ".join(
         part
         for part in (row["primary_therapist__first_name"], row["primary_therapist__last_name"])

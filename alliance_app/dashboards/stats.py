@@ -26,7 +26,7 @@ import pandas as pd
 
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Rater
-from alliance_app.measures import EpisodeOutcome, Scale, classify_episode, effect_size
+from alliance_app.measures import EpisodeOutcome, FlagRules, Scale, effect_size
 
 Row = Mapping[str, Any]
 
@@ -97,14 +97,14 @@ class MonthlyMean:
     count: int
 
 
-def episode_outcomes(ratings: Iterable[Row]) -> list[EpisodeOutcomeRow]:
+def episode_outcomes(ratings: Iterable[Row], *, rules: FlagRules) -> list[EpisodeOutcomeRow]:
     """Classify every episode with at least two client outcome ratings, first against latest.
 
     Open episodes count too (DESIGN.md §2): a therapist needs to see where a current client stands,
     not only how finished ones ended. The intake rating's instrument judges the change, because
-    its cut-off defines the range the client started in.
+    its cut-off defines the range the client started in, by the organisation's `rules`.
     """
-    return _episode_outcomes(_frame(ratings, RATING_COLUMNS))
+    return _episode_outcomes(_frame(ratings, RATING_COLUMNS), rules)
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,8 @@ class Caseload:
 class MonthlySums:
     """One therapist's client session ratings in one calendar month, summed by the database.
 
-    `concerns` counts the ratings below their own instrument's cut-off.
+    `concerns` counts the ratings below the organisation's alliance cut-off for their instrument
+    (`FlagRules.thresholds`), as the flags do.
     """
 
     therapist_id: int
@@ -229,8 +230,10 @@ def classify(
     instrument: str,
     first_total: Decimal,
     latest_total: Decimal,
+    rules: FlagRules,
 ) -> EpisodeOutcomeRow:
-    """An episode's outcome from its first and latest client outcome totals."""
+    """An episode's outcome from its first and latest client outcome totals, judged by the
+    organisation's thresholds for the intake's instrument."""
     return EpisodeOutcomeRow(
         episode_id=episode_id,
         client_id=client_id,
@@ -239,7 +242,7 @@ def classify(
         first_total=first_total,
         latest_total=latest_total,
         change=latest_total - first_total,
-        outcome=classify_episode(catalogue().get(instrument), first_total, latest_total),
+        outcome=rules.thresholds(catalogue().get(instrument)).classify(first_total, latest_total),
     )
 
 
@@ -298,7 +301,7 @@ def _client_ratings(ratings: pd.DataFrame, scale: Scale) -> pd.DataFrame:
     return ratings[own & (ratings["scale"] == scale.value)]
 
 
-def _episode_outcomes(ratings: pd.DataFrame) -> list[EpisodeOutcomeRow]:
+def _episode_outcomes(ratings: pd.DataFrame, rules: FlagRules) -> list[EpisodeOutcomeRow]:
     outcome = _client_ratings(ratings, Scale.OUTCOME).sort_values(["episode_id", "session_number"])
     ends = outcome.groupby("episode_id", sort=True).agg(
         client_id=("client_id", "first"),
@@ -316,6 +319,7 @@ def _episode_outcomes(ratings: pd.DataFrame) -> list[EpisodeOutcomeRow]:
             instrument=episode.instrument,
             first_total=episode.first_total,
             latest_total=episode.latest_total,
+            rules=rules,
         )
         for episode in ends[ends["ratings"] >= 2].itertuples()
     ]

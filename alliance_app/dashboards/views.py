@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,8 +18,10 @@ from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import clients_visible_to
 from alliance_app.feedback.access import flags_visible_to, get_visible_flag, require_acting_on_flags
+from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
+from alliance_app.measures import AgeBand, FlagRules, Scale
 
 from . import charts, exports, selectors, stats
 from .selectors import caseload
@@ -45,7 +49,7 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         clients = clients.filter(code__icontains=query)
-    rows = caseload(clients)
+    rows = caseload(clients, rules=membership.organization.flag_rules())
     status = request.GET.get("status", "")
     if status in STATUS_FILTERS:
         rows = [row for row in rows if STATUS_FILTERS[status](row)]
@@ -109,6 +113,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _reference_cutoff(rules: FlagRules) -> Decimal:
+    """The alliance cut-off drawn on monthly charts: the adult session scale's, as judged here."""
+    return rules.thresholds(catalogue().for_client(Scale.SESSION, AgeBand.ADULT)).cutoff
+
+
 def _names(therapists) -> dict[int, str]:
     return {user.pk: str(user) for user in therapists}
 
@@ -122,9 +131,12 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
         .order_by("first_name", "last_name")
     )
     names = _names(therapists)
-    figures = selectors.figures(names)
+    rules = membership.organization.flag_rules()
+    figures = selectors.figures(names, rules=rules)
     per_therapist = {row.therapist_id: row for row in stats.therapist_statistics(figures)}
-    monthly = charts.monthly_chart(stats.monthly_session_means(figures.alliance), names)
+    monthly = charts.monthly_chart(
+        stats.monthly_session_means(figures.alliance), names, _reference_cutoff(rules)
+    )
     # A supervisor appears as a therapist only when they carry a caseload of their own.
     listed = [
         user
@@ -149,7 +161,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     therapists = list(
         therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
     )
-    figures = selectors.figures([user.pk for user in therapists])
+    rules = membership.organization.flag_rules()
+    figures = selectors.figures([user.pk for user in therapists], rules=rules)
     team_of = {user.pk: user.membership.team_id for user in therapists}
     teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
     by_team = stats.statistics_by(figures, team_of, [team.pk for team in teams])
@@ -158,6 +171,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     monthly = charts.monthly_chart(
         stats.monthly_session_means(figures.alliance, team_of),
         {team.pk: team.name for team in teams},
+        _reference_cutoff(rules),
     )
     return render(
         request,
@@ -203,7 +217,10 @@ def _back(request: HttpRequest, client_id: int) -> str:
     return reverse("client_detail", args=[client_id])
 
 
-EXPORTS = {"ratings": exports.rating_chunks, "outcomes": exports.outcome_chunks}
+EXPORTS = {
+    "ratings": lambda clients, rules: exports.rating_chunks(clients),
+    "outcomes": lambda clients, rules: exports.outcome_chunks(clients, rules=rules),
+}
 
 
 @login_required
@@ -218,7 +235,7 @@ def export(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     membership = require_membership(request)
     if dataset not in EXPORTS or fmt not in ("csv", "xlsx"):
         raise Http404
-    chunks = EXPORTS[dataset](clients_visible_to(membership))
+    chunks = EXPORTS[dataset](clients_visible_to(membership), membership.organization.flag_rules())
     audit_record(
         request, action=Action.EXPORT_DOWNLOADED, object_type="export", detail=f"{dataset}.{fmt}"
     )

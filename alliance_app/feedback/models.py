@@ -36,6 +36,12 @@ class Channel(models.TextChoices):
     PAPER = "paper", _("Paper entry")
 
 
+def rater_key(rater: str, label: str) -> str:
+    """Who rated, as one key ("client", "partner:Sam"): ratings are compared only within the
+    same rater."""
+    return f"{rater}:{label}" if label else rater
+
+
 def _item_field(number: int) -> models.DecimalField:
     return models.DecimalField(
         _("item %(number)s") % {"number": number}, max_digits=3, decimal_places=1
@@ -138,8 +144,7 @@ class Rating(models.Model):
 
     @property
     def rater_key(self) -> str:
-        """Who rated, as one key: ratings are compared only within the same rater."""
-        return f"{self.rater}:{self.rater_label}" if self.rater_label else self.rater
+        return rater_key(self.rater, self.rater_label)
 
     @property
     def rater_display(self) -> str:

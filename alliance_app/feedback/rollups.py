@@ -8,13 +8,16 @@ reading these rows costs a row per episode and month. Only the client's own rati
 
 `rating_stored` runs in the transaction that stores a rating, so a summary never runs ahead of or
 behind its ratings. Both updates are safe when ratings of one episode arrive at once: the ends
-move by a conditional update of one row, the sums by increments. `rebuild` recomputes the rows of
-some episodes from their ratings: after a bulk insert, after the admin changes sessions, or after
-an instrument's cut-off changes (`manage.py rebuild_rollups`).
+move by a conditional update of one row, the sums by increments. A concern is a session rating
+below the organisation's alliance cut-off for its instrument (`FlagRules.thresholds`), the line
+its low-alliance flags are raised at. `rebuild` recomputes the rows of some episodes from their
+ratings: after a bulk insert, after the admin changes sessions, or after an organisation's or an
+instrument's cut-off changes (`manage.py rebuild_rollups`).
 """
 
 import operator
 from collections.abc import Callable
+from decimal import Decimal
 from functools import reduce
 
 from django.apps import apps as installed_apps
@@ -37,7 +40,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncMonth
 
-from alliance_app.measures import Instrument, Scale
+from alliance_app.measures import FlagRules, Scale, Thresholds
 
 from .instruments import catalogue
 from .models import AllianceMonth, OutcomeEnds, Rater
@@ -55,14 +58,15 @@ ENDS = (
 TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 
-def rating_stored(rating, instrument: Instrument) -> None:
-    """Fold a rating just stored into its episode's summary rows."""
+def rating_stored(rating, thresholds: Thresholds) -> None:
+    """Fold a rating just stored into its episode's summary rows; `thresholds` are its
+    organisation's for its instrument."""
     if rating.rater != Rater.CLIENT or rating.rater_label:
         return
     if rating.scale == Scale.OUTCOME.value:
         _extend_ends(rating)
     else:
-        _add_to_month(rating, int(instrument.is_clinical(rating.total)))
+        _add_to_month(rating, int(thresholds.is_clinical(rating.total)))
 
 
 def _extend_ends(rating) -> None:
@@ -141,23 +145,32 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
     rating_model = apps.get_model("feedback", "Rating")
     ends_model = apps.get_model("feedback", "OutcomeEnds")
     month_model = apps.get_model("feedback", "AllianceMonth")
+    organization_model = apps.get_model("accounts", "Organization")
     ids = episodes.order_by().values("pk")
     with transaction.atomic():
         ends_model.objects.filter(episode__in=ids).delete()
         month_model.objects.filter(episode__in=ids).delete()
         own = rating_model.objects.filter(rater=Rater.CLIENT, rater_label="").order_by()
-        sums = (
-            own.filter(scale=Scale.SESSION.value, session__episode__in=ids)
-            .values(
-                episode_id=F("session__episode_id"),
-                therapist_id=F("session__episode__therapist_id"),
-                month=TruncMonth("session__date"),
+        cutoffs = organization_model.objects.filter(clients__episodes__in=ids).distinct()
+        for organization in cutoffs.only("pk", "alliance_cutoff"):
+            sums = (
+                own.filter(
+                    scale=Scale.SESSION.value,
+                    session__episode__in=ids,
+                    session__episode__client__organization=organization,
+                )
+                .values(
+                    episode_id=F("session__episode_id"),
+                    therapist_id=F("session__episode__therapist_id"),
+                    month=TruncMonth("session__date"),
+                )
+                .annotate(
+                    total_sum=Sum("total"),
+                    count=Count("pk"),
+                    concerns=Count("pk", filter=_concern(organization.alliance_cutoff)),
+                )
             )
-            .annotate(
-                total_sum=Sum("total"), count=Count("pk"), concerns=Count("pk", filter=_concern())
-            )
-        )
-        _insert(month_model, (month_model(**row) for row in sums.iterator(chunk_size=BATCH)))
+            _insert(month_model, (month_model(**row) for row in sums.iterator(chunk_size=BATCH)))
         outcome = own.filter(scale=Scale.OUTCOME.value, session__episode=OuterRef("pk"))
         first = outcome.order_by("session__number")
         latest = outcome.order_by("-session__number")
@@ -188,12 +201,17 @@ def _insert(model, rows) -> None:
     model.objects.bulk_create(batch)
 
 
-def _concern() -> Q:
-    """A session rating below its own instrument's cut-off (Instrument.is_clinical)."""
+def _concern(alliance_cutoff: Decimal | None) -> Q:
+    """A session rating below the organisation's cut-off for its instrument (`Thresholds`).
+
+    Built from the organisation's stored cut-off rather than its model's methods, so that a data
+    migration, which has only historical models, rebuilds by the same rule.
+    """
+    rules = FlagRules(alliance_cutoff=alliance_cutoff)
     return reduce(
         operator.or_,
         (
-            Q(instrument=instrument.code, total__lt=instrument.cutoff)
+            Q(instrument=instrument.code, total__lt=rules.thresholds(instrument).cutoff)
             for instrument in catalogue().all()
             if instrument.scale == Scale.SESSION
         ),

@@ -20,11 +20,13 @@ from alliance_app.measures import (
     TOO_PRECISE,
     UNKNOWN_ITEM,
     AgeBand,
+    FlagRules,
     Instrument,
     RatingInvalid,
     RatingPoint,
     Scale,
     flags_for,
+    flags_to_raise,
     score_rating,
 )
 
@@ -38,6 +40,7 @@ from .models import (
     FlagStatus,
     Rater,
     Rating,
+    rater_key,
 )
 
 
@@ -81,6 +84,7 @@ def rating_submit(
     message per field and stores nothing.
     """
     instrument = _instrument_for(session, instrument_code)
+    rules = session.episode.client.organization.flag_rules()
     if rater not in Rater.values:
         raise ValidationError({"rater": _("Choose who is rating.")})
     if channel not in Channel.values:
@@ -110,8 +114,8 @@ def rating_submit(
     try:
         with transaction.atomic():
             rating.save(force_insert=True)
-            _raise_flags(rating, instrument)
-            rollups.rating_stored(rating, instrument)
+            _raise_flags(rating, instrument, rules)
+            rollups.rating_stored(rating, rules.thresholds(instrument))
     except IntegrityError:
         # The same key again (a double tap, a retry, or a concurrent request that won the
         # race): answer with the rating stored. Or this rater has rated this session already.
@@ -169,7 +173,7 @@ def _instrument_for(session: TherapySession, instrument_code: str) -> Instrument
     return instrument
 
 
-def _raise_flags(rating: Rating, instrument: Instrument) -> list[Flag]:
+def _raise_flags(rating: Rating, instrument: Instrument, rules: FlagRules) -> list[Flag]:
     """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language."""
     episode = rating.session.episode
     earlier = (
@@ -178,19 +182,19 @@ def _raise_flags(rating: Rating, instrument: Instrument) -> list[Flag]:
         .select_related("session")
     )
     history = [as_point(other) for other in earlier]
-    findings = flags_for(
-        as_point(rating, instrument), history, episode.client.organization.flag_rules()
-    )
-    # A lasting state (deterioration, no change) already flagged and still open is not
-    # raised again; only a rating that finds one needs to ask.
+    point = as_point(rating, instrument)
+    findings = flags_for(point, history, rules)
+    # Only a rating that finds a lasting state needs to ask which are waiting unacknowledged.
     lasting = {finding.kind for finding in findings} & LASTING_KINDS
     if lasting:
-        still_open = set(
-            Flag.objects.filter(
-                client=episode.client, kind__in=lasting, status__in=OPEN_STATUSES
-            ).values_list("kind", flat=True)
+        waiting = Flag.objects.filter(
+            rating__session__episode=episode, kind__in=lasting, status=FlagStatus.OPEN
+        ).values_list("kind", "rating__rater", "rating__rater_label")
+        findings = flags_to_raise(
+            findings,
+            rater=point.rater,
+            unacknowledged=[(kind, rater_key(rater, label)) for kind, rater, label in waiting],
         )
-        findings = [finding for finding in findings if finding.kind not in still_open]
     return Flag.objects.bulk_create(
         Flag.from_finding(finding, client=episode.client, rating=rating) for finding in findings
     )
@@ -250,16 +254,28 @@ def flag_resolve(*, flag: Flag, by: User, note: str) -> Flag:
     return flag
 
 
-def episode_close(*, episode: Episode, closure: str) -> Episode:
-    """End the episode of care today; a client with no open episode leaves the caseload."""
+def episode_close(*, episode: Episode, closure: str, by: User) -> int:
+    """End the episode of care today; a client with no open episode leaves the caseload.
+
+    The episode's flags still waiting are resolved with it, saying so: they asked about a course of
+    care that has ended, and left open they would sit in the inbox for good. Returns how many.
+    """
     if not episode.is_open:
         raise ValidationError(_("This episode is already closed."))
     if closure not in Closure.values:
         raise ValidationError({"closure": _("Say how the episode ended.")})
+    now = timezone.now()
+    note = _("Resolved with the episode of care: %(closure)s.") % {
+        "closure": Closure(closure).label
+    }
     with transaction.atomic():
         episode.closed = max(timezone.localdate(), episode.opened)
         episode.closure = closure
         episode.save(update_fields=["closed", "closure"])
         episode.client.active = False
         episode.client.save(update_fields=["active"])
-    return episode
+        waiting = Flag.objects.filter(rating__session__episode=episode, status__in=OPEN_STATUSES)
+        waiting.filter(acknowledged_at__isnull=True).update(acknowledged_by=by, acknowledged_at=now)
+        return waiting.update(
+            status=FlagStatus.RESOLVED, resolved_by=by, resolved_at=now, resolved_note=note
+        )

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alliance_app.measures import ChangeDirection, Instrument, Item, Scale, reliable_change
+from alliance_app.measures import ChangeDirection, FlagRules, Instrument, Item, Scale, Thresholds
 
 from .instruments import catalogue
 from .models import Flag, Rating
@@ -13,6 +13,7 @@ from .models import Flag, Rating
 class RatingSummary:
     rating: Rating
     instrument: Instrument
+    thresholds: Thresholds  # the organisation's, as its flags use them
     items: list[tuple[Item, Decimal]]
     is_clinical: bool  # outcome: in the clinical range; session: an alliance concern
     intake: Rating | None
@@ -25,8 +26,10 @@ class RatingSummary:
         return self.instrument.scale == Scale.OUTCOME
 
 
-def rating_summary(rating: Rating) -> RatingSummary:
+def rating_summary(rating: Rating, *, rules: FlagRules) -> RatingSummary:
+    """The rating judged by its organisation's `rules`, as its flags were."""
     instrument = catalogue().get(rating.instrument)
+    thresholds = rules.thresholds(instrument)
     intake = change = direction = None
     if instrument.scale == Scale.OUTCOME:
         intake = (
@@ -42,12 +45,13 @@ def rating_summary(rating: Rating) -> RatingSummary:
         )
         if intake is not None:
             change = rating.total - intake.total
-            direction = reliable_change(instrument, intake.total, rating.total)
+            direction = thresholds.direction(intake.total, rating.total)
     return RatingSummary(
         rating=rating,
         instrument=instrument,
+        thresholds=thresholds,
         items=list(zip(instrument.items, rating.items, strict=True)),
-        is_clinical=instrument.is_clinical(rating.total),
+        is_clinical=thresholds.is_clinical(rating.total),
         intake=intake,
         change=change,
         direction=direction,

@@ -221,13 +221,14 @@ def unlock(request: HttpRequest) -> HttpResponse:
 def rating_result(request: HttpRequest, pk: int) -> HttpResponse:
     rating = get_visible(
         request,
-        Rating.objects.select_related("session__episode__client"),
+        Rating.objects.select_related("session__episode__client__organization"),
         pk,
         "session__episode__client",
     )
     client = rating.session.episode.client
     audit_record(request, action=Action.RATING_VIEWED, obj=rating, detail=client.code)
-    return render(request, "feedback/result.html", {"summary": rating_summary(rating)})
+    rules = client.organization.flag_rules()
+    return render(request, "feedback/result.html", {"summary": rating_summary(rating, rules=rules)})
 
 
 @login_required

@@ -5,6 +5,7 @@ Pure Python with no Django import (DESIGN.md §6), so every rule is unit-tested 
 from .change import (
     ChangeDirection,
     EpisodeOutcome,
+    Thresholds,
     classify_episode,
     cutoff_a,
     cutoff_b,
@@ -24,6 +25,7 @@ from .flags import (
     RatingPoint,
     Severity,
     flags_for,
+    flags_to_raise,
     gettext_noop,
 )
 from .instruments import (
@@ -80,6 +82,7 @@ __all__ = [
     "ScoreError",
     "ScoredRating",
     "Severity",
+    "Thresholds",
     "classify_episode",
     "cutoff_a",
     "cutoff_b",
@@ -87,6 +90,7 @@ __all__ = [
     "default_catalogue",
     "effect_size",
     "flags_for",
+    "flags_to_raise",
     "gettext_noop",
     "load_instrument",
     "parse_item_score",

@@ -1,8 +1,9 @@
 """Reliable and clinically significant change (Jacobson & Truax 1991), generally and per instrument.
 
-The general formulas work for any instrument whose norms are known; the instrument shortcuts use
-the instrument's own reliable-change value and cut-off (5.0 and 25.0 for the adult outcome scale,
-DESIGN.md §2), so the two never drift apart in the rest of the app.
+The general formulas work for any instrument whose norms are known. A rating is judged by
+`Thresholds`: the instrument's own reliable-change value and cut-off (5.0 and 25.0 for the adult
+outcome scale, DESIGN.md §2), or an organisation's own where it sets them (`FlagRules.thresholds`).
+Flags, screens, summaries and charts all ask that one value, so a page never disagrees with a flag.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from .instruments import Instrument
+from .instruments import Instrument, Scale
 
 
 class ChangeDirection(StrEnum):
@@ -82,41 +84,83 @@ def cutoff_c(
     )
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The numbers ratings on one instrument are judged by in one organisation.
+
+    `cutoff` bounds the outcome scale's clinical range (at or below it) or marks an alliance
+    concern on the session scale (below it); `reliable_change` is the outcome change that counts
+    as reliable (Jacobson & Truax 1991). Made by `Thresholds.of` from the instrument alone, or by
+    `FlagRules.thresholds` with an organisation's own values.
+    """
+
+    instrument: Instrument
+    cutoff: Decimal
+    reliable_change: Decimal | None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cutoff <= self.instrument.max_total:
+            raise ValueError(f"cutoff {self.cutoff} is outside 0..{self.instrument.max_total}")
+        if self.reliable_change is not None and not self.reliable_change > 0:
+            raise ValueError("reliable_change must be positive or null")
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> Thresholds:
+        return cls(instrument, instrument.cutoff, instrument.reliable_change)
+
+    def is_clinical(self, total: Decimal) -> bool:
+        """Outcome: in the clinical range when total <= cutoff. Session: a concern when < cutoff.
+
+        The asymmetry is the published convention (DESIGN.md §2): an adult outcome total of 25.0
+        is clinical, while a session total of exactly 36.0 is not an alliance concern.
+        """
+        if self.instrument.scale is Scale.OUTCOME:
+            return total <= self.cutoff
+        return total < self.cutoff
+
+    def direction(self, first_total: Decimal, latest_total: Decimal) -> ChangeDirection:
+        """Direction of change; the boundary counts.
+
+        DESIGN.md §2: improvement is >= +5, deterioration <= -5 on the adult outcome scale.
+        """
+        if self.reliable_change is None:
+            raise ValueError(f"instrument {self.instrument.code!r} has no reliable-change value")
+        change = latest_total - first_total
+        if change >= self.reliable_change:
+            return ChangeDirection.IMPROVED
+        if change <= -self.reliable_change:
+            return ChangeDirection.DETERIORATED
+        return ChangeDirection.NONE
+
+    def classify(self, first_total: Decimal, latest_total: Decimal) -> EpisodeOutcome:
+        """Jacobson-Truax classification of an episode from its first and latest outcome totals.
+
+        Recovered needs both a reliable improvement and a move out of the clinical range:
+        crossing the cut-off by a small amount is measurement noise, and a client who started
+        above the cut-off cannot recover from a range they were never in.
+        """
+        direction = self.direction(first_total, latest_total)
+        if direction is ChangeDirection.DETERIORATED:
+            return EpisodeOutcome.DETERIORATED
+        if direction is ChangeDirection.NONE:
+            return EpisodeOutcome.UNCHANGED
+        if self.is_clinical(first_total) and not self.is_clinical(latest_total):
+            return EpisodeOutcome.RECOVERED
+        return EpisodeOutcome.IMPROVED
+
+
 def reliable_change(
     instrument: Instrument, first_total: Decimal, latest_total: Decimal
 ) -> ChangeDirection:
-    """Direction of change using the instrument's reliable-change value; the boundary counts.
-
-    DESIGN.md §2: improvement is >= +5, deterioration <= -5 on the adult outcome scale.
-    """
-    threshold = instrument.reliable_change
-    if threshold is None:
-        raise ValueError(f"instrument {instrument.code!r} has no reliable-change value")
-    change = latest_total - first_total
-    if change >= threshold:
-        return ChangeDirection.IMPROVED
-    if change <= -threshold:
-        return ChangeDirection.DETERIORATED
-    return ChangeDirection.NONE
+    """Direction of change by the instrument's own value (`Thresholds.direction`)."""
+    return Thresholds.of(instrument).direction(first_total, latest_total)
 
 
 def classify_episode(
     instrument: Instrument, first_total: Decimal, latest_total: Decimal
 ) -> EpisodeOutcome:
-    """Jacobson-Truax classification of an episode from its first and latest outcome totals.
-
-    Recovered needs both a reliable improvement and a move out of the clinical range: crossing
-    the cut-off by a small amount is measurement noise, and a client who started above the
-    cut-off cannot recover from a range they were never in.
-    """
-    direction = reliable_change(instrument, first_total, latest_total)
-    if direction is ChangeDirection.DETERIORATED:
-        return EpisodeOutcome.DETERIORATED
-    if direction is ChangeDirection.NONE:
-        return EpisodeOutcome.UNCHANGED
-    if instrument.is_clinical(first_total) and not instrument.is_clinical(latest_total):
-        return EpisodeOutcome.RECOVERED
-    return EpisodeOutcome.IMPROVED
+    """Classification by the instrument's own values (`Thresholds.classify`)."""
+    return Thresholds.of(instrument).classify(first_total, latest_total)
 
 
 def effect_size(

@@ -7,13 +7,14 @@ for translation while this package stays free of Django.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from itertools import pairwise
 from types import MappingProxyType
 
+from .change import Thresholds
 from .instruments import Instrument, Scale
 from .scoring import ONE_DECIMAL
 
@@ -40,8 +41,7 @@ class Severity(IntEnum):
 
 
 # Deterioration and no change describe a state that lasts from session to session, unlike a low
-# or falling session rating, which is an event: while such a flag is open for a client, a new
-# rating in the same state adds nothing to act on, so callers raise it again only once resolved.
+# or falling session rating, which is an event (`flags_to_raise` says what follows).
 LASTING_KINDS = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE})
 
 
@@ -95,6 +95,17 @@ class FlagRules:
 
     def severity_of(self, kind: FlagKind) -> Severity:
         return self.severities.get(kind, DEFAULT_SEVERITY[kind])
+
+    def thresholds(self, instrument: Instrument) -> Thresholds:
+        """What ratings on `instrument` are judged by here: the organisation's alliance cutoff
+        (session scales) and reliable-change value (outcome scales) where set, else the
+        instrument's own. Every screen, summary, chart and flag asks this one value."""
+        cutoff, reliable = instrument.cutoff, instrument.reliable_change
+        if instrument.scale is Scale.SESSION and self.alliance_cutoff is not None:
+            cutoff = self.alliance_cutoff
+        if instrument.scale is Scale.OUTCOME and self.reliable_change is not None:
+            reliable = self.reliable_change
+        return Thresholds(instrument, cutoff, reliable)
 
 
 DEFAULT_RULES = FlagRules()
@@ -160,17 +171,18 @@ def flags_for(
 def _session_flags(
     new: RatingPoint, earlier: Sequence[RatingPoint], rules: FlagRules
 ) -> list[Finding]:
-    cutoff = new.instrument.cutoff if rules.alliance_cutoff is None else rules.alliance_cutoff
-    findings = _low_alliance(new, cutoff, rules) + _alliance_drop(new, earlier, rules)
+    thresholds = rules.thresholds(new.instrument)
+    findings = _low_alliance(new, thresholds, rules) + _alliance_drop(new, earlier, rules)
     # Below the cut-off the whole alliance is already flagged; item flags then add only noise.
-    if new.total >= cutoff:
+    if not thresholds.is_clinical(new.total):
         findings += _low_items(new, rules)
     return findings
 
 
-def _low_alliance(new: RatingPoint, cutoff: Decimal, rules: FlagRules) -> list[Finding]:
-    if new.total >= cutoff:
+def _low_alliance(new: RatingPoint, thresholds: Thresholds, rules: FlagRules) -> list[Finding]:
+    if not thresholds.is_clinical(new.total):
         return []
+    cutoff = thresholds.cutoff
     message = gettext_noop(
         "Session rating %(total)s, below %(cutoff)s: ask what could be done differently."
     )
@@ -264,9 +276,7 @@ def _outcome_flags(
 
 
 def _reliable_change(new: RatingPoint, rules: FlagRules) -> Decimal:
-    threshold = rules.reliable_change
-    if threshold is None:
-        threshold = new.instrument.reliable_change
+    threshold = rules.thresholds(new.instrument).reliable_change
     if threshold is None:
         raise ValueError(
             f"no reliable-change value for {new.instrument.code!r}; set one in FlagRules"
@@ -314,3 +324,25 @@ def _finding(kind: FlagKind, message: str, rules: FlagRules, **values: Decimal |
         for name, value in values.items()
     }
     return Finding(kind=kind, severity=rules.severity_of(kind), message=message, params=params)
+
+
+def flags_to_raise(
+    findings: Sequence[Finding], *, rater: str, unacknowledged: Iterable[tuple[FlagKind, str]]
+) -> list[Finding]:
+    """The findings of one rater's new rating that become flags, given the episode's lasting
+    flags (deterioration, no change) that nobody has acknowledged yet, as (kind, rater) pairs.
+
+    A lasting state is raised once and not again while that flag waits unseen: a second flag
+    about the same state would only stack up in the inbox. Once someone has acknowledged it, a
+    rating still in that state raises it anew, so that a state outlasting the conversation is seen
+    again (feedback systems signal at every session a client stays off course: Lambert et al.
+    2001, Psychother Res 11:49-68). The rule works per rater, so a partner's deterioration is never
+    hidden by the client's; and per episode: callers pass only the rating's own episode's flags,
+    and closing an episode resolves its flags, so a new episode starts clean.
+    """
+    waiting = {kind for kind, flagged_rater in unacknowledged if flagged_rater == rater}
+    return [
+        finding
+        for finding in findings
+        if finding.kind not in LASTING_KINDS or finding.kind not in waiting
+    ]

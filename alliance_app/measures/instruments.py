@@ -143,15 +143,6 @@ class Instrument:
     def item_keys(self) -> tuple[str, ...]:
         return tuple(item.key for item in self.items)
 
-    def is_clinical(self, total: Decimal) -> bool:
-        """Outcome: in the clinical range when total <= cutoff. Session: a concern when < cutoff.
-
-        The asymmetry is the published convention (DESIGN.md §2): an adult outcome total of 25.0
-        is clinical, while a session total of exactly 36.0 is not an alliance concern.
-        """
-        if self.scale is Scale.OUTCOME:
-            return total <= self.cutoff
-        return total < self.cutoff
 
 
 def load_instrument(path: str | Path) -> Instrument:

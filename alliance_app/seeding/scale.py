@@ -39,6 +39,7 @@ from alliance_app.measures import (
     RatingPoint,
     Scale,
     flags_for,
+    flags_to_raise,
 )
 from alliance_app.seeding.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
 
@@ -326,8 +327,8 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
     instruments = {scale: instrument_for_client(client, scale) for scale in Scale}
     session_format = SessionFormat.COUPLE if len(plan.raters) > 1 else SessionFormat.INDIVIDUAL
     earlier: dict[tuple[Scale, str], list[RatingPoint]] = defaultdict(list)
-    # Per lasting flag kind, when the latest such flag was resolved (None: still open).
-    lasting: dict[FlagKind, datetime | None] = {}
+    # Per lasting flag kind and rater, when the latest such flag was acknowledged (None: never).
+    acknowledged: dict[tuple[FlagKind, str], datetime | None] = {}
     for scores in history(rng, plan):
         day = first + interval * (scores.number - 1)
         session = TherapySession(
@@ -359,23 +360,19 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
                 )
                 batch.ratings.append(rating)
                 point = RatingPoint(scores.number, rater, instrument, items, total)
-                findings = flags_for(point, earlier[scale, rater], clinic.rules)
+                findings = flags_to_raise(
+                    flags_for(point, earlier[scale, rater], clinic.rules),
+                    rater=rater,
+                    unacknowledged=[
+                        key for key, at in acknowledged.items() if at is None or at > stored_at
+                    ],
+                )
                 earlier[scale, rater].append(point)
                 for finding in findings:
-                    if _still_open(lasting, finding.kind, stored_at):
-                        continue
                     flag = _flag(rng, clinic, client, rating, finding, therapist)
                     batch.flags.append(flag)
                     if finding.kind in LASTING_KINDS:
-                        lasting[finding.kind] = flag.resolved_at
-
-
-def _still_open(lasting: dict[FlagKind, datetime | None], kind: FlagKind, at: datetime) -> bool:
-    # rating_submit skips a deterioration or no-change flag while one is open for the client.
-    if kind not in lasting:
-        return False
-    resolved_at = lasting[kind]
-    return resolved_at is None or resolved_at > at
+                        acknowledged[finding.kind, rater] = flag.acknowledged_at
 
 
 def _flag(

@@ -6,6 +6,7 @@ The client chart is built from a couple's episode (see test_stats): the client's
 """
 
 import json
+from decimal import Decimal
 
 import plotly.graph_objects as go
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from alliance_app.dashboards.charts import chart_config, chart_json, client_chart, monthly_chart
 from alliance_app.dashboards.stats import MonthlyMean, client_trend
 from alliance_app.feedback.instruments import catalogue
+from alliance_app.measures import Thresholds
 from tests.dashboards.test_stats import day, rating
 
 COUPLE = [
@@ -43,7 +45,8 @@ FLAGS = [
 
 
 def instruments(*codes: str) -> dict:
-    return {code: catalogue().get(code) for code in codes}
+    """What the chart is told of each instrument: its thresholds, here the instrument's own."""
+    return {code: Thresholds.of(catalogue().get(code)) for code in codes}
 
 
 ADULT = instruments("outcome-adult", "session-adult")
@@ -198,7 +201,7 @@ def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
         MonthlyMean(line_id=1, month=day(2, 1), mean=37.7, count=4),
         MonthlyMean(line_id=2, month=day(1, 1), mean=33.0, count=1),
     ]
-    figure = monthly_chart(monthly, {1: "Alex Moreno"})
+    figure = monthly_chart(monthly, {1: "Alex Moreno"}, Decimal("36.0"))
     assert [(t["name"], t["x"], t["y"]) for t in figure["data"]] == [
         ("Alex Moreno", ["2025-01-01", "2025-02-01"], [36.0, 37.7]),
         ("Therapist 2", ["2025-01-01"], [33.0]),
@@ -210,7 +213,7 @@ def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
 
 
 def test_the_monthly_chart_of_nothing_is_empty():
-    assert monthly_chart([], {})["data"] == []
+    assert monthly_chart([], {}, Decimal("36.0"))["data"] == []
 
 
 # the figures are plotly's
@@ -221,8 +224,10 @@ def test_the_monthly_chart_of_nothing_is_empty():
     [
         lambda: client_chart(client_trend(COUPLE), FLAGS, ADULT),
         lambda: client_chart(client_trend([]), [], {}),
-        lambda: monthly_chart([MonthlyMean(1, day(1, 1), 36.0, 3)], {1: "<b>Alex</b>"}),
-        lambda: monthly_chart([], {}),
+        lambda: monthly_chart(
+            [MonthlyMean(1, day(1, 1), 36.0, 3)], {1: "<b>Alex</b>"}, Decimal("36.0")
+        ),
+        lambda: monthly_chart([], {}, Decimal("36.0")),
     ],
     ids=["client", "empty client", "monthly", "empty monthly"],
 )

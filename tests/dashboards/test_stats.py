@@ -45,7 +45,7 @@ from alliance_app.dashboards.stats import (
 )
 from alliance_app.feedback import rollups
 from alliance_app.feedback.models import Channel, Rating
-from alliance_app.measures import EpisodeOutcome
+from alliance_app.measures import DEFAULT_RULES, EpisodeOutcome
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -218,7 +218,7 @@ def team(ratings=RATINGS, episodes=EPISODE_ROWS, sessions=SESSION_ROWS) -> Team:
     )
     # Stored in bulk, as seed_scale does, so the summary rows are made the same way.
     rollups.rebuild(Episode.objects.filter(pk__in=[episode.pk for episode in stored.values()]))
-    figures = selectors.figures([user.pk for user in therapists.values()])
+    figures = selectors.figures([user.pk for user in therapists.values()], rules=DEFAULT_RULES)
     ours = {user.pk: n for n, user in therapists.items()}
     episode_ids = {episode.pk: n for n, episode in stored.items()}
     client_ids = {episode.client_id: EPISODES[n][0] for n, episode in stored.items()}
@@ -258,7 +258,7 @@ def by_therapist() -> dict[int | None, TherapistStats]:
 
 
 def test_it_classifies_each_episode_first_against_latest_client_rating():
-    assert episode_outcomes(RATINGS) == [
+    assert episode_outcomes(RATINGS, rules=DEFAULT_RULES) == [
         # 18.0 → 26.0: +8 ≥ 5 and out of the clinical range (≤ 25.0)
         EpisodeOutcomeRow(
             1, 1, 1, "outcome-adult", Decimal("18.0"), Decimal("26.0"), Decimal("8.0"),
@@ -285,12 +285,14 @@ def test_it_classifies_each_episode_first_against_latest_client_rating():
 
 def test_it_orders_by_session_number_not_by_row_order():
     shuffled = list(reversed(RATINGS))
-    assert episode_outcomes(shuffled) == episode_outcomes(RATINGS)
+    assert episode_outcomes(shuffled, rules=DEFAULT_RULES) == episode_outcomes(
+        RATINGS, rules=DEFAULT_RULES
+    )
 
 
 def test_it_uses_the_latest_rating_of_an_open_episode_not_the_second():
     ratings = [*RATINGS, rating(24, 3, 3, day(2, 24), "outcome", "21.0")]
-    row = next(row for row in episode_outcomes(ratings) if row.episode_id == 3)
+    row = next(row for row in episode_outcomes(ratings, rules=DEFAULT_RULES) if row.episode_id == 3)
     # 22.0 → 21.0 (session 3): −1, no longer a reliable worsening
     assert (row.latest_total, row.change, row.outcome) == (
         Decimal("21.0"),
@@ -419,7 +421,7 @@ def test_means_round_half_up_exactly():
 def test_it_survives_no_rows_at_all():
     nothing = team([], [], [])
     assert (nothing.therapists, nothing.monthly, nothing.outcomes) == ([], [], [])
-    assert episode_outcomes([]) == []
+    assert episode_outcomes([], rules=DEFAULT_RULES) == []
     assert nothing.totals == TherapistStats(
         therapist_id=None,
         active_clients=0,
@@ -497,9 +499,9 @@ def test_a_team_line_over_some_therapists_counts_only_theirs():
 def test_the_database_finds_the_episode_ends_the_rows_give():
     # Each episode's first and latest client outcome rating, found by the database through
     # the session index, classify exactly as the same ratings do read row by row.
-    assert team().outcomes == episode_outcomes(RATINGS)
+    assert team().outcomes == episode_outcomes(RATINGS, rules=DEFAULT_RULES)
     later = [*RATINGS, rating(24, 3, 3, day(2, 24), "outcome", "21.0")]
-    assert team(later).outcomes == episode_outcomes(later)
+    assert team(later).outcomes == episode_outcomes(later, rules=DEFAULT_RULES)
 
 
 # monthly means

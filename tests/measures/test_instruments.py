@@ -12,6 +12,7 @@ from alliance_app.measures import (
     Catalogue,
     InstrumentError,
     Scale,
+    Thresholds,
     cutoff_c,
     default_catalogue,
     load_instrument,
@@ -65,22 +66,22 @@ def _write(directory: Path, data: dict, name: str | None = None) -> Path:
 )
 def test_it_puts_an_outcome_total_at_the_cutoff_in_the_clinical_range(code, clinical, not_clinical):
     instrument = CATALOGUE.get(code)
-    assert instrument.is_clinical(Decimal(clinical))
-    assert not instrument.is_clinical(Decimal(not_clinical))
+    assert Thresholds.of(instrument).is_clinical(Decimal(clinical))
+    assert not Thresholds.of(instrument).is_clinical(Decimal(not_clinical))
 
 
 def test_it_judges_the_same_outcome_total_by_the_age_bands_cutoff():
     total = Decimal("30.0")
-    assert not CATALOGUE.get("outcome-adult").is_clinical(total)
-    assert not CATALOGUE.get("outcome-adolescent").is_clinical(total)
-    assert CATALOGUE.get("outcome-child").is_clinical(total)
+    assert not Thresholds.of(CATALOGUE.get("outcome-adult")).is_clinical(total)
+    assert not Thresholds.of(CATALOGUE.get("outcome-adolescent")).is_clinical(total)
+    assert Thresholds.of(CATALOGUE.get("outcome-child")).is_clinical(total)
 
 
 @pytest.mark.parametrize("code", ["session-adult", "session-child"])
 def test_it_treats_only_a_session_total_below_36_as_an_alliance_concern(code):
     instrument = CATALOGUE.get(code)
-    assert instrument.is_clinical(Decimal("35.9"))
-    assert not instrument.is_clinical(Decimal("36.0"))
+    assert Thresholds.of(instrument).is_clinical(Decimal("35.9"))
+    assert not Thresholds.of(instrument).is_clinical(Decimal("36.0"))
 
 
 def test_it_knows_the_range_and_item_order():

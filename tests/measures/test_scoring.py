@@ -11,6 +11,7 @@ from alliance_app.measures import (
     RatingInvalid,
     ScoredRating,
     ScoreError,
+    Thresholds,
     default_catalogue,
     parse_item_score,
     score_rating,
@@ -117,7 +118,7 @@ def test_it_gives_the_scores_by_item_key():
         "overall": Decimal("6.3"),
     }
     assert rating.total == Decimal("25.0")
-    assert OUTCOME_ADULT.is_clinical(rating.total)
+    assert Thresholds.of(OUTCOME_ADULT).is_clinical(rating.total)
 
 
 def test_it_reports_every_problem_at_once():
