@@ -1,8 +1,10 @@
 """Organisation settings are checked when saved and stored typed: no rating trips on them."""
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
@@ -10,6 +12,7 @@ from alliance_app.accounts.models import Organization
 from alliance_app.clinic.models import TherapySession
 from alliance_app.measures import FlagKind, FlagRules
 from tests import factories
+from tests.factories import rate
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +206,35 @@ def test_the_migration_types_the_stored_checkpoints_and_mends_bad_time_zones(set
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+# Thresholds a scale's total can reach
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("alliance_cutoff", "40.1"),
+        ("alliance_cutoff", "-1.0"),
+        ("reliable_change", "0.0"),
+        ("reliable_change", "41.0"),
+        ("low_item", "10.5"),
+        ("alliance_drop", "40.5"),
+    ],
+)
+def test_the_admin_refuses_thresholds_no_total_can_reach(client, superuser, org, field, value):
+    client.force_login(superuser)
+    response = post_change(client, org, **{field: value})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field]
+    org.refresh_from_db()
+    assert getattr(org, field) != Decimal(value)
+    # The next session rating is stored and judged as before.
+    episode = factories.episode(factories.client(org, factories.user(org)))
+    assert rate(factories.therapy_session(episode), "session-adult", "9 9 9 9").created
+
+
+def test_the_database_refuses_an_alliance_cutoff_above_the_scale():
+    org = factories.organization()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.filter(pk=org.pk).update(alliance_cutoff=Decimal("45.0"))

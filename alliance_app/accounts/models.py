@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +12,10 @@ from .fields import SessionNumbersField, validate_time_zone
 
 def default_no_change_sessions() -> list[int]:
     return list(FlagRules.no_change_sessions)
+
+
+# A scale's total runs from 0.0 to 40.0: thresholds outside it could never be judged.
+TOTAL_MIN, TOTAL_MAX = Decimal("0.0"), Decimal("40.0")
 
 
 class Organization(models.Model):
@@ -37,6 +41,7 @@ class Organization(models.Model):
         decimal_places=1,
         null=True,
         blank=True,
+        validators=[MinValueValidator(TOTAL_MIN), MaxValueValidator(TOTAL_MAX)],
         help_text=_(
             "Session totals below this raise a low-alliance flag. Blank: the scale's own cutoff."
         ),
@@ -46,7 +51,7 @@ class Organization(models.Model):
         max_digits=3,
         decimal_places=1,
         default=Decimal("1.0"),
-        validators=[MinValueValidator(Decimal("0.1"))],
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(TOTAL_MAX)],
         help_text=_("A fall of this many points from the previous session rating raises a flag."),
     )
     low_item = models.DecimalField(
@@ -54,6 +59,7 @@ class Organization(models.Model):
         max_digits=3,
         decimal_places=1,
         default=Decimal("9.0"),
+        validators=[MinValueValidator(Decimal("0.0")), MaxValueValidator(Decimal("10.0"))],
         help_text=_("A session item below this raises a flag even when the total is fine."),
     )
     reliable_change = models.DecimalField(
@@ -62,6 +68,7 @@ class Organization(models.Model):
         decimal_places=1,
         null=True,
         blank=True,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(TOTAL_MAX)],
         help_text=_(
             "Points of outcome change that count as reliable. Blank: the scale's own value."
         ),
@@ -100,6 +107,20 @@ class Organization(models.Model):
             models.CheckConstraint(
                 condition=models.Q(no_change_every__gte=1),
                 name="organization_no_change_every_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(alliance_cutoff__isnull=True)
+                | models.Q(alliance_cutoff__gte=TOTAL_MIN, alliance_cutoff__lte=TOTAL_MAX),
+                name="organization_alliance_cutoff_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reliable_change__isnull=True)
+                | models.Q(reliable_change__gt=0, reliable_change__lte=TOTAL_MAX),
+                name="organization_reliable_change_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(low_item__gte=0, low_item__lte=Decimal("10.0")),
+                name="organization_low_item_in_range",
             ),
         ]
 
