@@ -107,3 +107,15 @@ def test_changing_the_cutoff_and_rebuilding_recounts_the_concerns(org, clinic):
     call_command("rebuild_rollups", organization_slug=org.slug, stdout=None)
     (month,) = AllianceMonth.objects.all()
     assert month.concerns == 0  # 37.0 is no concern at the scale's own 36.0
+
+
+def test_a_new_cutoff_saved_in_the_admin_recounts_the_concerns_at_once(client, org, clinic):
+    from tests.test_organization_settings import post_change
+
+    superuser = factories.User.objects.create_superuser("root", "r@example.org", "pw-root-12345")
+    client.force_login(superuser)
+    assert AllianceMonth.objects.get().concerns == 1
+    assert post_change(client, org, alliance_cutoff="", reliable_change="6.0").status_code == 302
+    assert AllianceMonth.objects.get().concerns == 0
+    assert post_change(client, org, alliance_cutoff="40.0").status_code == 302
+    assert AllianceMonth.objects.get().concerns == 1  # 37.0 is below 40.0; 40.0 is not

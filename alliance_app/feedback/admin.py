@@ -1,18 +1,22 @@
 """The admin of clients and everything recorded about them.
 
 The clinic's models are registered here rather than in `clinic`: saving them in the admin rebuilds
-the summary rows, which live in this app, and the layers only import downwards. Opening one of
-these records in the admin is recorded in the audit trail, as opening the client's page is.
+the summary rows, which live in this app, and the layers only import downwards. For the same reason
+the organisation's admin is extended here: a new alliance cutoff recounts the concerns in the
+summary rows. Opening one of these records in the admin is recorded in the audit trail, as opening
+the client's page is.
 """
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 
+from alliance_app.accounts.admin import OrganizationAdmin as AccountsOrganizationAdmin
 from alliance_app.accounts.admin import (
     OrganizationScopedAdmin,
     ReadOnlyAdmin,
     ScopedTabularInline,
 )
+from alliance_app.accounts.models import Organization
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Client, Episode, TherapySession
@@ -26,6 +30,19 @@ def _rollups_rebuild(*episode_ids) -> None:
     (its number) or hand them to another therapist (the episode's): the episodes' summary rows
     are made again from their ratings."""
     rollups.rebuild(Episode.objects.filter(pk__in=[pk for pk in episode_ids if pk]))
+
+
+class OrganizationAdmin(AccountsOrganizationAdmin):
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # The monthly sums count the ratings below the alliance cutoff: a new cutoff recounts
+        # them, so the team pages agree with the flags at once (in this save's transaction).
+        if change and "alliance_cutoff" in form.changed_data:
+            rollups.rebuild(Episode.objects.filter(client__organization=obj))
+
+
+admin.site.unregister(Organization)
+admin.site.register(Organization, OrganizationAdmin)
 
 
 class ClientRecordViews:

@@ -1,7 +1,8 @@
 """Make the dashboards' summary rows again from the ratings: `manage.py rebuild_rollups`.
 
-Run it after changing an instrument's cut-off (the monthly sums count the ratings below it) or
-after editing ratings' sessions outside the admin. Each organisation is rebuilt in its own
+Run it after changing an instrument's cut-off, or an organisation's alliance cutoff outside the
+admin (the monthly sums count the ratings below it; the admin recounts them itself), or after
+editing ratings' sessions outside the admin. Each organisation is rebuilt in its own
 transaction; the dashboards keep reading the old rows until it commits.
 """
 
