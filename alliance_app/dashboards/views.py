@@ -8,12 +8,12 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role, therapists_visible_to
 from alliance_app.accounts.models import Role, Team
+from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import clients_visible_to
@@ -206,15 +206,8 @@ def flag_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             messages.success(request, _("Flag resolved."))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    return redirect(_back(request, flag.client_id))
-
-
-def _back(request: HttpRequest, client_id: int) -> str:
-    """Back where the action came from, if that is a page of this site."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return reverse("client_detail", args=[client_id])
+    # Back where the action came from, if that is a page of this site.
+    return redirect(safe_next(request, default=reverse("client_detail", args=[flag.client_id])))
 
 
 EXPORTS = {
