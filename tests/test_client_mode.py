@@ -288,3 +288,26 @@ def test_a_reload_keeps_the_key_and_a_new_hand_over_gets_a_new_one(therapist_cli
     hand_over(therapist_client, today, scale="session")
     assert submit_url(therapist_client)[1] != first
     assert uuid.UUID(first)
+
+
+# Raters named by label
+
+
+def test_the_labels_given_are_offered_and_a_respelt_one_is_the_same_rater(therapist_client, adult):
+    therapist_client.post(reverse("session_start", args=[adult.pk]), {"format": "family"})
+    session = TherapySession.objects.get(episode__client=adult)
+    factories.rate(session, "outcome-adult", "5 5 5 5", rater="parent", label="Mother")
+    page = therapist_client.get(reverse("client_detail", args=[adult.pk])).content.decode()
+    assert '<datalist id="rater-labels" data-testid="labels-used"><option value="Mother">' in page
+    # "mother " is Mother, who has given this session's outcome rating already.
+    response = hand_over(therapist_client, session, rater="parent", rater_label="mother ")
+    assert response.url == reverse("client_detail", args=[adult.pk])
+    assert therapist_client.get(reverse("client_rate")).url == reverse("home")
+    hand_over(therapist_client, session, scale="session", rater="parent", rater_label="mother ")
+    action, key = submit_url(therapist_client)
+    scores = {"relationship": "9", "goals": "9", "approach": "9", "overall": "9"}
+    therapist_client.post(action, {**scores, "idempotency_key": key})
+    assert sorted(Rating.objects.values_list("scale", "rater_label")) == [
+        ("outcome", "Mother"),
+        ("session", "Mother"),
+    ]

@@ -215,3 +215,16 @@ def test_closing_resolves_a_never_acknowledged_flag_as_acknowledged_too(adult, t
         therapist,
     )
     assert flag.acknowledged_at == flag.resolved_at
+
+
+def test_a_label_written_differently_is_the_same_rater(adult):
+    episode = factories.episode(adult)
+    first, second = (factories.therapy_session(episode, n, fmt="couple") for n in (1, 2))
+    rate(first, "session-adult", "10 10 10 10", rater="partner", label="Sam Lee")
+    result = rate(second, "session-adult", "9.5 9.5 9.5 9.5", rater="partner", label=" sam  lee ")
+    assert result.rating.rater_label == "Sam Lee"
+    # One series: the fall from 40.0 to 38.0 is seen as this partner's drop.
+    assert kinds(result) == ["alliance_drop"]
+    # Another kind of rater keeps its own label as typed.
+    other = rate(second, "session-adult", "10 10 10 10", rater="parent", label="sam lee")
+    assert other.rating.rater_label == "sam lee"

@@ -83,6 +83,10 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "formats": SessionFormat.choices,
             "closures": Closure.choices,
             "raters": Rater.choices,
+            # Offered when naming the next rater, so one partner stays one series.
+            "labels_used": sorted(
+                {r.rater_label for s in sessions for r in s.ratings.all() if r.rater_label}
+            ),
             "scales": [
                 (scale, label, instrument_for_client(client, scale))
                 for scale, label in ScaleChoice.choices

@@ -101,7 +101,7 @@ def rating_submit(
         instrument=instrument.code,
         scale=instrument.scale.value,
         rater=rater,
-        rater_label=rater_label.strip(),
+        rater_label=rater_label_for(session.episode, rater, rater_label),
         total=scored.total,
         channel=channel,
         idempotency_key=idempotency_key,
@@ -214,6 +214,25 @@ def as_point(rating: Rating, instrument: Instrument | None = None) -> RatingPoin
 def instrument_for_client(client: Client, scale: str) -> Instrument:
     """The scale this client rates, chosen by their age band."""
     return catalogue().for_client(Scale(scale), AgeBand(client.age_band))
+
+
+def rater_label_for(episode: Episode, rater: str, label: str) -> str:
+    """The label as this episode already spells it for this kind of rater, if it does.
+
+    "sam " after "Sam" is the same partner: written differently it would start a second series
+    on the chart and be compared with nobody. Case and spacing do not tell raters apart.
+    """
+    label = " ".join(label.split())
+    if not label:
+        return ""
+    known = (
+        Rating.objects.filter(session__episode=episode, rater=rater)
+        .exclude(rater_label="")
+        .order_by("rater_label")
+        .values_list("rater_label", flat=True)
+        .distinct()
+    )
+    return next((used for used in known if used.casefold() == label.casefold()), label)
 
 
 def already_rated(session: TherapySession, scale: str, rater: str, rater_label: str) -> bool:

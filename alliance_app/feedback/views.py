@@ -43,6 +43,7 @@ from .services import (
     SubmitResult,
     already_rated,
     instrument_for_client,
+    rater_label_for,
     rating_submit,
     read_submission,
 )
@@ -65,7 +66,7 @@ def _rater_of(session: TherapySession, rater: str, label: str) -> tuple[str, str
     """An individual session is always rated by the client; others name who rates."""
     if session.format == SessionFormat.INDIVIDUAL:
         return Rater.CLIENT, ""
-    return rater, label
+    return rater, rater_label_for(session.episode, rater, label)
 
 
 @login_required
