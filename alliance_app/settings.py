@@ -265,7 +265,8 @@ AUDIT_TRUST_FORWARDED_FOR = envbool("AUDIT_TRUST_FORWARDED_FOR", False)
 
 # How long a remote rating link works, in hours.
 REMOTE_LINK_HOURS = envint("REMOTE_LINK_HOURS", 72)
-# Leaving client mode: this many wrong passwords within the window lock the unlock page.
+# Leaving client mode: this many wrong passwords lock the unlock page until it has checked none
+# for the window's seconds.
 UNLOCK_MAX_ATTEMPTS = envint("UNLOCK_MAX_ATTEMPTS", 5)
 UNLOCK_WINDOW_SECONDS = envint("UNLOCK_WINDOW_SECONDS", 900)
 # A therapist creates at most this many remote links an hour.

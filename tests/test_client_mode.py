@@ -1,13 +1,16 @@
 """The therapist's flow and client mode: hand-over, the lock, submission, unlock, result."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from alliance_app.accounts.models import Role
 from alliance_app.clinic.models import Episode, TherapySession
-from alliance_app.feedback.models import Rating
+from alliance_app.feedback.models import Rating, UnlockAttempts
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +241,52 @@ def test_unlocking_is_rate_limited(therapist_client, today, settings):
     assert response.status_code == 429
     assert "Too many wrong passwords" in response.content.decode()
     assert therapist_client.get("/").url == reverse("client_rate")
+
+
+def test_the_count_starts_again_once_no_password_was_tried_for_the_window(
+    therapist_client, today, settings
+):
+    settings.UNLOCK_MAX_ATTEMPTS = 2
+    hand_over(therapist_client, today)
+    for _ in range(2):
+        therapist_client.post(reverse("unlock"), {"password": "guess"})
+    assert therapist_client.get(reverse("unlock")).status_code == 429
+    window = timedelta(seconds=settings.UNLOCK_WINDOW_SECONDS)
+    UnlockAttempts.objects.update(counted_at=F("counted_at") - window - timedelta(seconds=1))
+    response = therapist_client.post(reverse("unlock"), {"password": "guess"})
+    assert response.status_code == 400
+    assert "1 try left" in response.content.decode()
+    assert UnlockAttempts.objects.get().attempts == 1
+
+
+def test_leaving_client_mode_removes_the_hand_overs_count(therapist_client, today):
+    hand_over(therapist_client, today)
+    therapist_client.post(reverse("unlock"), {"password": "guess"})
+    assert UnlockAttempts.objects.get().attempts == 1
+    therapist_client.post(reverse("unlock"), {"password": factories.PASSWORD})
+    assert not UnlockAttempts.objects.exists()
+
+
+def test_leaving_client_mode_removes_counts_abandoned_a_day_ago(therapist_client, today):
+    UnlockAttempts.objects.create(
+        hand_over=uuid.uuid4(), attempts=5, counted_at=timezone.now() - timedelta(days=1, hours=1)
+    )
+    recent = UnlockAttempts.objects.create(
+        hand_over=uuid.uuid4(), attempts=5, counted_at=timezone.now() - timedelta(hours=23)
+    )
+    hand_over(therapist_client, today)
+    therapist_client.post(reverse("unlock"), {"password": factories.PASSWORD})
+    assert list(UnlockAttempts.objects.all()) == [recent]
+
+
+def test_a_new_hand_over_has_a_count_of_its_own(therapist_client, today, settings):
+    settings.UNLOCK_MAX_ATTEMPTS = 2
+    hand_over(therapist_client, today)
+    therapist_client.post(reverse("unlock"), {"password": "guess"})
+    therapist_client.post(reverse("unlock"), {"password": factories.PASSWORD})
+    hand_over(therapist_client, today, scale="session")
+    response = therapist_client.post(reverse("unlock"), {"password": "guess"})
+    assert "1 try left" in response.content.decode()
 
 
 def test_unlocking_before_any_rating_returns_to_the_client(therapist_client, today):

@@ -2,17 +2,25 @@
 
 The state lives in the login session, so every worker process sees it. While it is on, the
 middleware sends every request for a view not marked `allowed_in_client_mode` back to the
-client page.
+client page. The passwords tried on the unlock page are counted in the database instead
+(`UnlockAttempts`): the login session is read at a request's start and written at its end, so
+parallel requests would each see the same count.
 """
 
-import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import F
 from django.shortcuts import redirect
+from django.utils import timezone
+
+from .models import UnlockAttempts
 
 SESSION_KEY = "alliance_client_mode"
-ATTEMPTS_KEY = "alliance_unlock_failures"
+# A hand-over whose count nobody has touched for this long was abandoned: the login session
+# ended with the tablet still locked.
+ABANDONED_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ def client_mode_of(request) -> ClientMode | None:
 
 def client_mode_start(request, mode: ClientMode) -> None:
     request.session[SESSION_KEY] = asdict(mode)
-    request.session.pop(ATTEMPTS_KEY, None)
+    UnlockAttempts.objects.create(hand_over=mode.idempotency_key, counted_at=timezone.now())
 
 
 def client_mode_record(request, rating_id: int) -> None:
@@ -46,21 +54,47 @@ def client_mode_record(request, rating_id: int) -> None:
 def client_mode_end(request) -> ClientMode | None:
     mode = client_mode_of(request)
     request.session.pop(SESSION_KEY, None)
-    request.session.pop(ATTEMPTS_KEY, None)
+    if mode is not None:
+        UnlockAttempts.objects.filter(hand_over=mode.idempotency_key).delete()
+    UnlockAttempts.objects.filter(counted_at__lt=timezone.now() - ABANDONED_AFTER).delete()
     return mode
 
 
-def _recent_failures(request) -> list[float]:
-    window_start = time.time() - settings.UNLOCK_WINDOW_SECONDS
-    return [t for t in request.session.get(ATTEMPTS_KEY, []) if t > window_start]
+def _window_start():
+    return timezone.now() - timedelta(seconds=settings.UNLOCK_WINDOW_SECONDS)
 
 
-def unlock_attempts_left(request) -> int:
-    return max(0, settings.UNLOCK_MAX_ATTEMPTS - len(_recent_failures(request)))
+def unlock_attempts_left(mode: ClientMode) -> int:
+    """Passwords the unlock page may still check: the count starts again once it has checked
+    none for UNLOCK_WINDOW_SECONDS."""
+    attempts = (
+        UnlockAttempts.objects.filter(
+            hand_over=mode.idempotency_key, counted_at__gte=_window_start()
+        )
+        .values_list("attempts", flat=True)
+        .first()
+    )
+    return max(0, settings.UNLOCK_MAX_ATTEMPTS - (attempts or 0))
 
 
-def unlock_failed(request) -> None:
-    request.session[ATTEMPTS_KEY] = [*_recent_failures(request), time.time()]
+def unlock_attempt_take(mode: ClientMode) -> bool:
+    """Take one of the hand-over's attempts before a password is checked; False if none is left.
+
+    Each step is a single UPDATE, and the database applies its WHERE to the row as the
+    previous writer left it: however many requests arrive at once, at most
+    UNLOCK_MAX_ATTEMPTS of them get an attempt within the window.
+    """
+    now = timezone.now()
+    # Made at the hand-over; a hand-over from before the count was kept here has no row yet.
+    UnlockAttempts.objects.get_or_create(
+        hand_over=mode.idempotency_key, defaults={"counted_at": now}
+    )
+    row = UnlockAttempts.objects.filter(hand_over=mode.idempotency_key)
+    row.filter(counted_at__lt=_window_start()).update(attempts=0)
+    taken = row.filter(attempts__lt=settings.UNLOCK_MAX_ATTEMPTS).update(
+        attempts=F("attempts") + 1, counted_at=now
+    )
+    return taken == 1
 
 
 class ClientModeLockMiddleware:

@@ -425,3 +425,22 @@ class AllianceMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.episode}: {self.month:%Y-%m}"
+
+
+class UnlockAttempts(models.Model):
+    """The passwords tried on the unlock page during one hand-over of the tablet.
+
+    Counted in the database, one row per hand-over, so that parallel requests cannot each read
+    the same count (`feedback.client_mode`). The row goes when client mode ends.
+    """
+
+    hand_over = models.UUIDField(_("hand-over"), unique=True)
+    attempts = models.PositiveSmallIntegerField(_("passwords tried"), default=0)
+    counted_at = models.DateTimeField(_("count last changed"))
+
+    class Meta:
+        verbose_name = _("unlock attempts")
+        verbose_name_plural = _("unlock attempts")
+
+    def __str__(self) -> str:
+        return f"{self.hand_over}: {self.attempts}"

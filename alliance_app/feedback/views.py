@@ -26,8 +26,8 @@ from .client_mode import (
     client_mode_of,
     client_mode_record,
     client_mode_start,
+    unlock_attempt_take,
     unlock_attempts_left,
-    unlock_failed,
 )
 from .forms import HandOverForm, UnlockForm
 from .instruments import catalogue
@@ -188,13 +188,18 @@ def rate_thanks(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 def unlock(request: HttpRequest) -> HttpResponse:
-    if client_mode_of(request) is None:
+    mode = client_mode_of(request)
+    if mode is None:
         return redirect("home")
     form = UnlockForm(request.POST or None)
-    locked_out = unlock_attempts_left(request) == 0
-    if request.method == "POST" and not locked_out and form.is_valid():
-        if request.user.check_password(form.cleaned_data["password"]):
-            mode = client_mode_end(request)
+    attempts_left = unlock_attempts_left(mode)
+    if request.method == "POST" and attempts_left and form.is_valid():
+        # The attempt is taken before the password is checked: requests sent in parallel
+        # find the last one gone instead of each checking a password.
+        if not unlock_attempt_take(mode):
+            attempts_left = 0
+        elif request.user.check_password(form.cleaned_data["password"]):
+            client_mode_end(request)
             audit_record(
                 request,
                 action=Action.CLIENT_MODE_UNLOCKED,
@@ -205,15 +210,16 @@ def unlock(request: HttpRequest) -> HttpResponse:
                 return redirect("rating_result", pk=mode.rating)
             session = TherapySession.objects.select_related("episode").get(pk=mode.session)
             return redirect("client_detail", pk=session.episode.client_id)
-        unlock_failed(request)
-        audit_record(request, action=Action.CLIENT_MODE_UNLOCK_FAILED)
-        locked_out = unlock_attempts_left(request) == 0
-        form.add_error("password", _("That password is not right."))
+        else:
+            audit_record(request, action=Action.CLIENT_MODE_UNLOCK_FAILED)
+            attempts_left = unlock_attempts_left(mode)
+            form.add_error("password", _("That password is not right."))
+    locked_out = attempts_left == 0
     status = 429 if locked_out else 200 if request.method == "GET" or form.is_valid() else 400
     return render(
         request,
         "feedback/unlock.html",
-        {"form": form, "locked_out": locked_out, "attempts_left": unlock_attempts_left(request)},
+        {"form": form, "locked_out": locked_out, "attempts_left": attempts_left},
         status=status,
     )
 
