@@ -147,6 +147,18 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Behind reverse proxies (SECURITY.md) REMOTE_ADDR is the nearest proxy, the same for everyone:
+# the lockout and the audit trail take the client's address from X-Forwarded-For, this many
+# entries from its right end (`lib.client_address`). 0: no proxy, REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 or more, not {TRUSTED_PROXY_COUNT}")
+if os.environ.get("AUDIT_TRUST_FORWARDED_FOR", "").strip():
+    raise ImproperlyConfigured(
+        "AUDIT_TRUST_FORWARDED_FOR is gone: remove it and set TRUSTED_PROXY_COUNT to the number "
+        "of reverse proxies in front of the app (1 where AUDIT_TRUST_FORWARDED_FOR=true was right)"
+    )
+AXES_CLIENT_IP_CALLABLE = "alliance_app.lib.client_address.client_address"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -258,10 +270,6 @@ CONTENT_SECURITY_POLICY = {
 # Two-factor login (TOTP) for staff: optional for everyone, required in an organisation whose
 # admin turns it on. The issuer name shows in the authenticator app.
 OTP_TOTP_ISSUER = os.environ.get("OTP_ISSUER", "Alliance")
-
-# The audit trail records the client address; behind a proxy it is the right-most address the
-# proxy adds to X-Forwarded-For (only trusted when this is on).
-AUDIT_TRUST_FORWARDED_FOR = envbool("AUDIT_TRUST_FORWARDED_FOR", False)
 
 # How long a remote rating link works, in hours.
 REMOTE_LINK_HOURS = envint("REMOTE_LINK_HOURS", 72)

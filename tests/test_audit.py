@@ -43,13 +43,13 @@ def test_recording_fills_every_field(entry, org, therapist, adult):
     assert entry.user_agent == "Tablet/1.0"
 
 
-def test_forwarded_for_is_ignored_unless_trusted(settings, therapist):
+def test_forwarded_for_is_read_only_behind_trusted_proxies(settings, therapist):
     request = RequestFactory().get(
         "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 192.0.2.4"
     )
     request.user = therapist
     assert audit_record(request, action=Action.LOGIN).ip == "10.0.0.1"
-    settings.AUDIT_TRUST_FORWARDED_FOR = True
+    settings.TRUSTED_PROXY_COUNT = 1
     assert audit_record(request, action=Action.LOGIN).ip == "192.0.2.4"
 
 

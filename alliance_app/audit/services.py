@@ -1,32 +1,21 @@
-import ipaddress
-
-from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
 
 from alliance_app.accounts.access import request_membership
 from alliance_app.accounts.models import Organization
+from alliance_app.lib.client_address import client_address
 
 from .models import AuditEntry
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    address = request.META.get("REMOTE_ADDR", "")
-    if getattr(settings, "AUDIT_TRUST_FORWARDED_FOR", False):
-        # The right-most address is the one our own proxy appended; the rest the client can forge.
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
-        address = forwarded or address
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
 def request_origin(request: HttpRequest | None) -> dict:
-    """Where a request came from, as AuditEntry fields."""
+    """Where a request came from, as AuditEntry fields: the address the login lockout uses too."""
     if request is None:
         return {"ip": None, "user_agent": ""}
-    return {"ip": _client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300]}
+    return {
+        "ip": client_address(request),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+    }
 
 
 def audit_record(
