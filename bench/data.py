@@ -404,10 +404,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
                 (f.kind, point.rater) for f in findings if f.kind in LASTING_KINDS
             )
             history.setdefault(episode.pk, []).append(point)
-            expected = sorted(
-                (f.kind.value, f.item, int(f.severity))
-                for f in findings
-            )
+            expected = sorted((f.kind.value, f.item, int(f.severity)) for f in findings)
             actual = sorted((f.kind, f.item, f.severity) for f in rating.flags.all())
             if expected != actual:
                 mismatched += 1

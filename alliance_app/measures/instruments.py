@@ -144,7 +144,6 @@ class Instrument:
         return tuple(item.key for item in self.items)
 
 
-
 def load_instrument(path: str | Path) -> Instrument:
     """Read and strictly validate one JSON definition; any problem raises InstrumentError."""
     path = Path(path)
