@@ -12,7 +12,6 @@ from django.db.models import F, QuerySet
 
 from alliance_app.clinic.models import Client, Episode
 from alliance_app.feedback.models import Rater, Rating
-from alliance_app.lib import tabular
 from alliance_app.lib.tabular import Cell, Table
 from alliance_app.measures import FlagRules, Scale
 
@@ -51,11 +50,6 @@ OUTCOME_COLUMNS = [
     "change",
     "outcome",
 ]
-
-
-# The views write through this module; the writers are the ones every download uses.
-csv_stream = tabular.csv_stream
-excel_file = tabular.excel_file
 
 
 def rating_chunks(clients: QuerySet[Client]) -> Table:

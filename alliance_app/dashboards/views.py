@@ -21,6 +21,7 @@ from alliance_app.feedback.access import flags_visible_to, get_visible_flag, req
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
+from alliance_app.lib import tabular
 from alliance_app.measures import AgeBand, FlagRules, Scale
 
 from . import charts, exports, selectors, stats
@@ -235,8 +236,8 @@ def export(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     filename = f"alliance-{dataset}-{timezone.localdate():%Y-%m-%d}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(
-            exports.csv_stream(chunks), content_type="text/csv; charset=utf-8"
+            tabular.csv_stream(chunks), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
-    return FileResponse(exports.excel_file(chunks, dataset), as_attachment=True, filename=filename)
+    return FileResponse(tabular.excel_file(chunks, dataset), as_attachment=True, filename=filename)

@@ -7,7 +7,6 @@ from alliance_app.measures import (
     DEFAULT_DIMENSIONS,
     BordinDimension,
     PooledSD,
-    RatingPoint,
     RuptureRules,
     RuptureStatus,
     Scale,
@@ -16,6 +15,7 @@ from alliance_app.measures import (
     pooled_within_sd,
     ruptures_for,
 )
+from tests.measures.test_flags import rating as flags_rating
 
 CATALOGUE = default_catalogue()
 SESSION = CATALOGUE.get("session-adult")
@@ -30,14 +30,7 @@ GENERAL = BordinDimension.GENERAL
 
 def rating(session_number, items, rater="client", instrument=SESSION):
     """A rating from item scores written as text, e.g. "9.9 9.9 9.9 9.8" (total 39.5)."""
-    scores = tuple(Decimal(score) for score in items.split())
-    return RatingPoint(
-        session_number=session_number,
-        rater=rater,
-        instrument=instrument,
-        items=scores,
-        total=sum(scores, Decimal("0.0")),
-    )
+    return flags_rating(instrument, session_number, items, rater)
 
 
 def total(session_number, value, rater="client"):
