@@ -133,7 +133,7 @@ def test_the_client_page_carries_the_chart_and_the_flag_actions(client, world):
 def test_the_admin_reads_a_client_page_without_actions(client, world):
     client.force_login(world.admin)
     html = client.get(reverse("client_detail", args=[world.a1.pk])).content.decode()
-    assert "Session rating fell" in html
+    assert "below this client&#x27;s usual" in html
     assert "Acknowledge" not in html and "Start today" not in html
 
 
@@ -157,7 +157,7 @@ def test_the_inbox_orders_by_severity_then_age(client, world):
     assert [(f.client.code, f.kind) for f in flags] == [
         ("B-1", "low_alliance"),
         ("A-1", "deterioration"),
-        ("A-1", "alliance_drop"),
+        ("A-1", "rupture"),
     ]
 
 
@@ -166,7 +166,7 @@ def test_the_inbox_filters(client, world):
         return [f.client.code for f in page(client, world.sue, "inbox", **params).context["page"]]
 
     assert codes(therapist=world.ben.pk) == ["B-1"]
-    assert codes(kind="alliance_drop") == ["A-1"]
+    assert codes(kind="rupture") == ["A-1"]
     assert codes(team=world.north.pk) == ["B-1", "A-1"]
     assert codes(status=FlagStatus.RESOLVED) == []
 

@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from alliance_app.measures import FlagRules
+from alliance_app.measures import FlagRules, RuptureRules
 
 from .fields import SessionNumbersField, validate_time_zone
 
@@ -95,6 +95,60 @@ class Organization(models.Model):
             "the client has not improved reliably."
         ),
     )
+    # Rupture and repair (measures.rupture, DESIGN.md §5).
+    rupture_k = models.DecimalField(
+        _("rupture threshold in SDs (k)"),
+        max_digits=2,
+        decimal_places=1,
+        default=RuptureRules.k,
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("3.0"))],
+        help_text=_(
+            "A session total this many within-client SDs below the rater's usual level is a "
+            "rupture: 1 follows Strauss et al. 2006, 2 the stricter rule of Stiles et al. 2004."
+        ),
+    )
+    rupture_min_drop = models.DecimalField(
+        _("rupture minimum drop"),
+        max_digits=3,
+        decimal_places=1,
+        default=RuptureRules.min_drop,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(TOTAL_MAX)],
+        help_text=_("However steady a client, a fall of fewer points is never a rupture."),
+    )
+    rupture_baseline_window = models.PositiveSmallIntegerField(
+        _("usual level: previous sessions"),
+        default=RuptureRules.baseline_window,
+        validators=[MinValueValidator(2), MaxValueValidator(10)],
+        help_text=_("The rater's usual level is the mean of up to this many previous totals."),
+    )
+    rupture_repair_window = models.PositiveSmallIntegerField(
+        _("repair within sessions"),
+        default=RuptureRules.repair_window,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_(
+            "A rupture is repaired when the total comes back within this many sessions, "
+            "and unrepaired after them."
+        ),
+    )
+    rupture_sd = models.DecimalField(
+        _("fixed SD of session totals"),
+        max_digits=3,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.10")), MaxValueValidator(Decimal("9.99"))],
+        help_text=_(
+            "Blank: measured from this organisation's own ratings (the pooled within-client SD)."
+        ),
+    )
+    ask_tension = models.BooleanField(
+        _("ask clients about tension"),
+        default=True,
+        help_text=_(
+            "After the session scale, ask whether there was a moment of tension with the "
+            "therapist and how far it was sorted out."
+        ),
+    )
 
     class Meta:
         verbose_name = _("organisation")
@@ -122,6 +176,26 @@ class Organization(models.Model):
                 condition=models.Q(low_item__gte=0, low_item__lte=Decimal("10.0")),
                 name="organization_low_item_in_range",
             ),
+            models.CheckConstraint(
+                condition=models.Q(rupture_k__gte=Decimal("0.5"), rupture_k__lte=Decimal("3.0")),
+                name="organization_rupture_k_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rupture_min_drop__gt=0, rupture_min_drop__lte=TOTAL_MAX),
+                name="organization_rupture_min_drop_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rupture_baseline_window__gte=2, rupture_baseline_window__lte=10),
+                name="organization_rupture_baseline_window_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rupture_repair_window__gte=1, rupture_repair_window__lte=10),
+                name="organization_rupture_repair_window_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rupture_sd__isnull=True) | models.Q(rupture_sd__gt=0),
+                name="organization_rupture_sd_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -135,6 +209,14 @@ class Organization(models.Model):
             reliable_change=self.reliable_change,
             no_change_sessions=tuple(self.no_change_sessions),
             no_change_every=self.no_change_every,
+        )
+
+    def rupture_rules(self) -> RuptureRules:
+        return RuptureRules(
+            baseline_window=self.rupture_baseline_window,
+            k=self.rupture_k,
+            min_drop=self.rupture_min_drop,
+            repair_window=self.rupture_repair_window,
         )
 
 

@@ -6,3 +6,6 @@ class FeedbackConfig(AppConfig):
     name = "alliance_app.feedback"
     label = "feedback"
     verbose_name = _("Ratings")
+
+    def ready(self) -> None:
+        from . import reflections  # noqa: F401  (gives new organisations their options)

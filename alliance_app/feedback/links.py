@@ -18,7 +18,13 @@ from alliance_app.clinic.models import TherapySession
 
 from .instruments import catalogue
 from .models import Channel, Rater, Rating, RemoteLink
-from .services import SubmitResult, instrument_for_client, rating_submit, read_submission
+from .services import (
+    SubmitResult,
+    instrument_for_client,
+    rating_submit,
+    read_submission,
+    read_tension,
+)
 
 SALT = "alliance.feedback.remote-link"
 
@@ -100,7 +106,9 @@ def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
     """
     with transaction.atomic():
         link = _genuine(token, for_update=True)
-        scores, idempotency_key = read_submission(data, catalogue().get(link.instrument))
+        instrument = catalogue().get(link.instrument)
+        scores, idempotency_key = read_submission(data, instrument)
+        tension = read_tension(data, instrument)
         replayed = link.rating is not None and link.rating.idempotency_key == idempotency_key
         if replayed:
             return SubmitResult(link.rating, created=False)
@@ -116,6 +124,7 @@ def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
             rater=link.rater,
             rater_label=link.rater_label,
             channel=Channel.REMOTE,
+            tension=tension,
         )
         link.used_at = timezone.now()
         link.rating = result.rating

@@ -10,7 +10,16 @@ from django.utils.translation import gettext_lazy as _
 
 from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.lib.choices import choices_from
-from alliance_app.measures import Finding, FlagKind, Scale, Severity
+from alliance_app.measures import (
+    RESOLUTION_MAX,
+    RESOLUTION_MIN,
+    BordinDimension,
+    Finding,
+    FlagKind,
+    RuptureStatus,
+    Scale,
+    Severity,
+)
 
 ITEM_MIN = Decimal("0.0")
 ITEM_MAX = Decimal("10.0")
@@ -160,6 +169,8 @@ FlagKindChoice = choices_from(
         FlagKind.LOW_ITEM: _("Low item"),
         FlagKind.DETERIORATION: _("Deterioration"),
         FlagKind.NO_CHANGE: _("No reliable change"),
+        FlagKind.RUPTURE: _("Rupture"),
+        FlagKind.CLIENT_REPORTED_TENSION: _("Client-reported tension"),
     },
 )
 
@@ -188,7 +199,7 @@ class Flag(models.Model):
     rating = models.ForeignKey(
         Rating, on_delete=models.CASCADE, related_name="flags", verbose_name=_("rating")
     )
-    kind = models.CharField(_("kind"), max_length=20, choices=FlagKindChoice.choices)
+    kind = models.CharField(_("kind"), max_length=32, choices=FlagKindChoice.choices)
     item = models.CharField(
         _("item"), max_length=40, blank=True, help_text=_("The item a low-item flag is about.")
     )
@@ -411,6 +422,9 @@ class AllianceMonth(models.Model):
     total_sum = models.DecimalField(_("sum of totals"), max_digits=9, decimal_places=1)
     count = models.PositiveIntegerField(_("ratings"))
     concerns = models.PositiveIntegerField(_("ratings below the cut-off"))
+    tensions_answered = models.PositiveIntegerField(_("tension questions answered"), default=0)
+    tensions = models.PositiveIntegerField(_("tensions reported"), default=0)
+    tension_resolution_sum = models.PositiveIntegerField(_("sum of tension resolutions"), default=0)
 
     class Meta:
         verbose_name = _("monthly alliance sum")
@@ -419,6 +433,11 @@ class AllianceMonth(models.Model):
             models.UniqueConstraint(fields=["episode", "month"], name="alliance_month_once"),
             models.CheckConstraint(
                 condition=Q(concerns__lte=F("count")), name="alliance_month_concerns_counted"
+            ),
+            models.CheckConstraint(
+                condition=Q(tensions__lte=F("tensions_answered"))
+                & Q(tensions_answered__lte=F("count")),
+                name="alliance_month_tensions_counted",
             ),
         ]
         indexes = [models.Index(fields=["therapist", "month"], name="alliance_month_therapist")]
@@ -444,3 +463,278 @@ class UnlockAttempts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hand_over}: {self.attempts}"
+
+
+class TensionReport(models.Model):
+    """The rater's answer to the tension question, sent with the session rating it follows
+    (`measures.tension`): stored in the rating's transaction, so exactly once with it."""
+
+    rating = models.OneToOneField(
+        Rating,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="tension",
+        verbose_name=_("rating"),
+    )
+    tension = models.BooleanField(_("felt tension"))
+    resolution = models.PositiveSmallIntegerField(
+        _("how far it was sorted out"),
+        null=True,
+        blank=True,
+        help_text=_("From 1 (not at all) to 5 (completely); only after a yes."),
+    )
+
+    class Meta:
+        verbose_name = _("tension report")
+        verbose_name_plural = _("tension reports")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    tension=True,
+                    resolution__gte=RESOLUTION_MIN,
+                    resolution__lte=RESOLUTION_MAX,
+                )
+                | Q(tension=False, resolution__isnull=True),
+                name="tension_resolution_after_yes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}: {'yes' if self.tension else 'no'}"
+
+
+RuptureStatusChoice = choices_from(
+    RuptureStatus,
+    {
+        RuptureStatus.PENDING: _("Pending"),
+        RuptureStatus.REPAIRED: _("Repaired"),
+        RuptureStatus.UNREPAIRED: _("Unrepaired"),
+    },
+)
+
+BordinChoice = choices_from(
+    BordinDimension,
+    {
+        BordinDimension.BOND: _("Bond"),
+        BordinDimension.GOALS: _("Goals"),
+        BordinDimension.TASKS: _("Tasks"),
+        BordinDimension.GENERAL: _("The session as a whole"),
+    },
+)
+
+
+class RuptureSD(models.Model):
+    """The SD of session totals that an organisation's rupture threshold is built on: its pooled
+    within-client SD (`measures.pooled_within_sd`), or the fallback while it has too few series.
+    Measured by `manage.py rebuild_ruptures`, not on every rating, so that a threshold stays put
+    between two measurements and every page can say which one is in force."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="rupture_sd_measured",
+        verbose_name=_("organisation"),
+    )
+    value = models.DecimalField(_("SD"), max_digits=5, decimal_places=2)
+    series = models.PositiveIntegerField(_("series"))
+    degrees_of_freedom = models.PositiveIntegerField(_("degrees of freedom"))
+    is_fallback = models.BooleanField(_("fallback"))
+    measured_at = models.DateTimeField(_("measured at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("measured SD of session totals")
+        verbose_name_plural = _("measured SDs of session totals")
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="rupture_sd_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.value}"
+
+
+class Rupture(models.Model):
+    """A rupture found in one rater's session ratings of one episode (`measures.ruptures_for`).
+
+    Derived: `feedback.ruptures` rewrites an episode's rows from its ratings whenever one is
+    stored, so the pages read ruptures, their repair and their part of the alliance from one
+    table. The flag it raised hangs on the same rating, kind "rupture", and is never removed.
+    The episode's therapist is copied, as in the other summary rows.
+    """
+
+    rating = models.OneToOneField(
+        Rating,
+        on_delete=models.CASCADE,
+        related_name="rupture",
+        verbose_name=_("rating at the rupture"),
+    )
+    episode = models.ForeignKey(
+        Episode, on_delete=models.CASCADE, related_name="ruptures", verbose_name=_("episode")
+    )
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # rupture_therapist_month leads with it
+        verbose_name=_("therapist"),
+    )
+    rater = models.CharField(_("rater"), max_length=20, choices=Rater.choices)
+    rater_label = models.CharField(_("rater label"), max_length=60, blank=True)
+    session_number = models.PositiveSmallIntegerField(_("session"))
+    month = models.DateField(_("month"), help_text=_("The first day of the session's month."))
+    total = models.DecimalField(_("total"), max_digits=3, decimal_places=1)
+    baseline = models.DecimalField(_("usual level"), max_digits=4, decimal_places=2)
+    drop = models.DecimalField(_("drop"), max_digits=4, decimal_places=2)
+    threshold = models.DecimalField(_("threshold"), max_digits=4, decimal_places=2)
+    dimensions = models.CharField(
+        _("part of the alliance"),
+        max_length=40,
+        help_text=_("The Bordin dimension(s) of the item(s) that fell most, space-separated."),
+    )
+    status = models.CharField(_("status"), max_length=12, choices=RuptureStatusChoice.choices)
+    repaired_number = models.PositiveSmallIntegerField(_("repaired at session"), null=True)
+    sessions_to_repair = models.PositiveSmallIntegerField(_("sessions to repair"), null=True)
+
+    class Meta:
+        verbose_name = _("rupture")
+        verbose_name_plural = _("ruptures")
+        ordering = ["episode", "rater", "rater_label", "session_number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RuptureStatusChoice.values), name="rupture_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status="repaired",
+                    repaired_number__gt=F("session_number"),
+                    sessions_to_repair__gte=1,
+                )
+                | (
+                    ~Q(status="repaired")
+                    & Q(repaired_number__isnull=True, sessions_to_repair__isnull=True)
+                ),
+                name="rupture_repair_recorded",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["therapist", "month"], name="rupture_therapist_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode}: session {self.session_number} ({self.status})"
+
+    @property
+    def dimension_list(self) -> list[BordinDimension]:
+        return [BordinDimension(code) for code in self.dimensions.split()]
+
+    @property
+    def dimension_labels(self) -> list[str]:
+        labels = dict(BordinChoice.choices)
+        return [labels[code] for code in self.dimensions.split()]
+
+
+class ReflectionOptionKind(models.TextChoices):
+    MARKER = "marker", _("What it looked like")
+    STRATEGY = "strategy", _("What the therapist did")
+
+
+class ReflectionOption(models.Model):
+    """One choice on the reflection form, as data so that an organisation can adapt the list.
+
+    The built-in options (`feedback.reflections.BUILTIN`) carry a code and take their label from
+    the translations; an organisation may relabel one, hide it, or add its own with a label.
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="reflection_options",
+        verbose_name=_("organisation"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=ReflectionOptionKind.choices)
+    code = models.SlugField(_("code"), max_length=40)
+    label = models.CharField(
+        _("label"),
+        max_length=120,
+        blank=True,
+        help_text=_("Blank for a built-in option: its own words, in the reader's language."),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    active = models.BooleanField(_("offered"), default=True)
+    exclusive = models.BooleanField(
+        _("stands alone"),
+        default=False,
+        help_text=_("Cannot be chosen together with another option (e.g. “nothing yet”)."),
+    )
+
+    class Meta:
+        verbose_name = _("reflection option")
+        verbose_name_plural = _("reflection options")
+        ordering = ["organization", "kind", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "code"], name="reflection_option_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ReflectionOptionKind.values),
+                name="reflection_option_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        from .reflections import option_label
+
+        return option_label(self)
+
+
+class Reflection(models.Model):
+    """The therapist's reflection on a rupture or a reported tension (DESIGN.md §5): the marker
+    (after Safran & Muran), the part of the alliance, what they did, a note, and whether the
+    note may be used, without names, for teaching. One per flag; its author may revise it."""
+
+    flag = models.OneToOneField(
+        Flag, on_delete=models.CASCADE, related_name="reflection", verbose_name=_("flag")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    created_at = models.DateTimeField(_("written at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("last changed"), default=timezone.now)
+    marker = models.ForeignKey(
+        ReflectionOption,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": ReflectionOptionKind.MARKER},
+        verbose_name=_("what it looked like"),
+    )
+    dimension = models.CharField(
+        _("part of the alliance"),
+        max_length=10,
+        choices=[(c, label) for c, label in BordinChoice.choices if c != BordinDimension.GENERAL],
+    )
+    strategies = models.ManyToManyField(
+        ReflectionOption,
+        related_name="+",
+        limit_choices_to={"kind": ReflectionOptionKind.STRATEGY},
+        verbose_name=_("what I did"),
+    )
+    note = models.TextField(_("note"), blank=True, max_length=2000)
+    teaching_consent = models.BooleanField(
+        _("may be used, without names, for teaching"), default=False
+    )
+
+    class Meta:
+        verbose_name = _("reflection")
+        verbose_name_plural = _("reflections")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dimension__in=["bond", "goals", "tasks"]),
+                name="reflection_dimension_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag}: {self.get_dimension_display()}"

@@ -38,9 +38,9 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 
-from alliance_app.measures import FlagRules, Scale, Thresholds
+from alliance_app.measures import FlagRules, Scale, TensionAnswer, Thresholds
 
 from .instruments import catalogue
 from .models import AllianceMonth, OutcomeEnds, Rater
@@ -58,15 +58,15 @@ ENDS = (
 TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 
-def rating_stored(rating, thresholds: Thresholds) -> None:
-    """Fold a rating just stored into its episode's summary rows; `thresholds` are its
-    organisation's for its instrument."""
+def rating_stored(rating, thresholds: Thresholds, tension: TensionAnswer | None = None) -> None:
+    """Fold a rating just stored, and the tension answer sent with it, into its episode's summary
+    rows; `thresholds` are its organisation's for its instrument."""
     if rating.rater != Rater.CLIENT or rating.rater_label:
         return
     if rating.scale == Scale.OUTCOME.value:
         _extend_ends(rating)
     else:
-        _add_to_month(rating, int(thresholds.is_clinical(rating.total)))
+        _add_to_month(rating, int(thresholds.is_clinical(rating.total)), tension)
 
 
 def _extend_ends(rating) -> None:
@@ -103,14 +103,20 @@ def _either(condition: Q, value, column: str, field) -> Case:
     return Case(When(condition, then=Value(value)), default=F(column), output_field=field)
 
 
-def _add_to_month(rating, concern: int) -> None:
+def _add_to_month(rating, concern: int, tension: TensionAnswer | None) -> None:
     session = rating.session
     month = session.date.replace(day=1)
+    answered = int(tension is not None)
+    felt = int(tension is not None and tension.tension)
+    resolution = (tension.resolution or 0) if tension is not None else 0
     _upsert(
         lambda: AllianceMonth.objects.filter(episode_id=session.episode_id, month=month).update(
             total_sum=F("total_sum") + rating.total,
             count=F("count") + 1,
             concerns=F("concerns") + concern,
+            tensions_answered=F("tensions_answered") + answered,
+            tensions=F("tensions") + felt,
+            tension_resolution_sum=F("tension_resolution_sum") + resolution,
         ),
         lambda: AllianceMonth.objects.create(
             episode_id=session.episode_id,
@@ -119,6 +125,9 @@ def _add_to_month(rating, concern: int) -> None:
             total_sum=rating.total,
             count=1,
             concerns=concern,
+            tensions_answered=answered,
+            tensions=felt,
+            tension_resolution_sum=resolution,
         ),
     )
 
@@ -152,6 +161,16 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
         month_model.objects.filter(episode__in=ids).delete()
         own = rating_model.objects.filter(rater=Rater.CLIENT, rater_label="").order_by()
         cutoffs = organization_model.objects.filter(clients__episodes__in=ids).distinct()
+        # A migration older than the tension question passes models without it.
+        tension_sums = (
+            {
+                "tensions_answered": Count("tension"),
+                "tensions": Count("tension", filter=Q(tension__tension=True)),
+                "tension_resolution_sum": Coalesce(Sum("tension__resolution"), 0),
+            }
+            if any(field.name == "tensions" for field in month_model._meta.get_fields())
+            else {}
+        )
         for organization in cutoffs.only("pk", "alliance_cutoff"):
             sums = (
                 own.filter(
@@ -168,6 +187,7 @@ def rebuild(episodes: QuerySet, apps=installed_apps) -> None:
                     total_sum=Sum("total"),
                     count=Count("pk"),
                     concerns=Count("pk", filter=_concern(organization.alliance_cutoff)),
+                    **tension_sums,
                 )
             )
             _insert(month_model, (month_model(**row) for row in sums.iterator(chunk_size=BATCH)))

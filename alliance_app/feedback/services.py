@@ -17,20 +17,24 @@ from alliance_app.measures import (
     MISSING,
     NOT_A_NUMBER,
     OUT_OF_RANGE,
+    RESOLUTION_MAX,
+    RESOLUTION_MIN,
     TOO_PRECISE,
     UNKNOWN_ITEM,
     AgeBand,
+    FlagKind,
     FlagRules,
     Instrument,
     RatingInvalid,
-    RatingPoint,
     Scale,
+    TensionAnswer,
     flags_for,
     flags_to_raise,
     score_rating,
+    tension_finding,
 )
 
-from . import rollups
+from . import rollups, ruptures
 from .instruments import catalogue
 from .models import (
     ITEM_FIELDS,
@@ -40,8 +44,10 @@ from .models import (
     FlagStatus,
     Rater,
     Rating,
+    TensionReport,
     rater_key,
 )
+from .points import as_point
 
 
 def score_error_message(code: str) -> str:
@@ -76,15 +82,24 @@ def rating_submit(
     channel: str = Channel.TABLET,
     entered_by: User | None = None,
     stored_at: datetime | None = None,
+    tension: TensionAnswer | None = None,
 ) -> SubmitResult:
     """Validate and store one rating exactly once, and raise its flags in the same transaction.
 
     A repeat of the same idempotency key (a double tap, a retry, a replayed request) returns the
     rating already stored and stores nothing. Anything invalid raises ValidationError with a
     message per field and stores nothing.
+
+    `tension` is the rater's answer to the tension question after a session scale
+    (`measures.tension`): it is stored with the rating, in its transaction, or not at all.
     """
     instrument = _instrument_for(session, instrument_code)
-    rules = session.episode.client.organization.flag_rules()
+    organization = session.episode.client.organization
+    rules = organization.flag_rules()
+    if tension is not None and instrument.scale is not Scale.SESSION:
+        raise ValidationError({"tension": _("The tension question follows the session scale.")})
+    if tension is not None and not organization.ask_tension:
+        raise ValidationError({"tension": _("This clinic does not ask the tension question.")})
     if rater not in Rater.values:
         raise ValidationError({"rater": _("Choose who is rating.")})
     if channel not in Channel.values:
@@ -114,8 +129,20 @@ def rating_submit(
     try:
         with transaction.atomic():
             rating.save(force_insert=True)
-            _raise_flags(rating, instrument, rules)
-            rollups.rating_stored(rating, rules.thresholds(instrument))
+            ruptured = set()
+            if instrument.scale is Scale.SESSION:
+                ruptured = ruptures.series_update(
+                    session.episode,
+                    rating.rater,
+                    rating.rater_label,
+                    rules=organization.rupture_rules(),
+                    s=ruptures.sd_in_force(organization).value,
+                    flag_rules=rules,
+                )
+            _raise_flags(rating, instrument, rules, ruptured=rating.pk in ruptured)
+            if tension is not None:
+                _store_tension(rating, tension, rules)
+            rollups.rating_stored(rating, rules.thresholds(instrument), tension)
     except IntegrityError:
         # The same key again (a double tap, a retry, or a concurrent request that won the
         # race): answer with the rating stored. Or this rater has rated this session already.
@@ -149,6 +176,45 @@ def read_submission(data: Mapping[str, str], instrument: Instrument) -> tuple[di
     return {name: data.get(name) for name in instrument.item_keys}, key
 
 
+def read_tension(data: Mapping[str, str], instrument: Instrument) -> TensionAnswer | None:
+    """The tension answer of a submitted form: None when the question was not answered.
+
+    "tension" is "yes" or "no"; after a yes, "tension_resolution" is 1 to 5.
+    """
+    answer = data.get("tension", "")
+    resolution = data.get("tension_resolution", "")
+    if answer in ("", None) and resolution in ("", None):
+        return None
+    if instrument.scale is not Scale.SESSION:
+        raise ValidationError({"tension": _("The tension question follows the session scale.")})
+    if answer == "no":
+        if resolution not in ("", None):
+            raise ValidationError(
+                {"tension_resolution": _("After a no there is nothing to sort out.")}
+            )
+        return TensionAnswer(tension=False)
+    if answer != "yes":
+        raise ValidationError({"tension": _("Answer yes or no.")})
+    try:
+        level = int(str(resolution))
+    except ValueError:
+        level = None
+    if level is None or not RESOLUTION_MIN <= level <= RESOLUTION_MAX:
+        raise ValidationError(
+            {"tension_resolution": _("Choose how far it was sorted out, from 1 to 5.")}
+        )
+    return TensionAnswer(tension=True, resolution=level)
+
+
+def _store_tension(rating: Rating, answer: TensionAnswer, rules: FlagRules) -> None:
+    TensionReport.objects.create(
+        rating=rating, tension=answer.tension, resolution=answer.resolution
+    )
+    finding = tension_finding(answer, rules)
+    if finding is not None:
+        Flag.from_finding(finding, client=rating.session.episode.client, rating=rating).save()
+
+
 def _replayed(session: TherapySession, instrument_code: str, key: uuid.UUID) -> Rating | None:
     existing = Rating.objects.filter(idempotency_key=key).first()
     if existing is None:
@@ -173,8 +239,14 @@ def _instrument_for(session: TherapySession, instrument_code: str) -> Instrument
     return instrument
 
 
-def _raise_flags(rating: Rating, instrument: Instrument, rules: FlagRules) -> list[Flag]:
-    """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language."""
+def _raise_flags(
+    rating: Rating, instrument: Instrument, rules: FlagRules, *, ruptured: bool = False
+) -> list[Flag]:
+    """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language.
+
+    A rating that is a rupture against the rater's own level (`ruptures`) has its rupture flag,
+    which says more than a drop from the previous session: the drop flag is then not raised.
+    """
     episode = rating.session.episode
     earlier = (
         Rating.objects.filter(session__episode=episode, scale=rating.scale)
@@ -184,6 +256,8 @@ def _raise_flags(rating: Rating, instrument: Instrument, rules: FlagRules) -> li
     history = [as_point(other) for other in earlier]
     point = as_point(rating, instrument)
     findings = flags_for(point, history, rules)
+    if ruptured:
+        findings = [finding for finding in findings if finding.kind is not FlagKind.ALLIANCE_DROP]
     # Only a rating that finds a lasting state needs to ask which are waiting unacknowledged.
     lasting = {finding.kind for finding in findings} & LASTING_KINDS
     if lasting:
@@ -197,17 +271,6 @@ def _raise_flags(rating: Rating, instrument: Instrument, rules: FlagRules) -> li
         )
     return Flag.objects.bulk_create(
         Flag.from_finding(finding, client=episode.client, rating=rating) for finding in findings
-    )
-
-
-def as_point(rating: Rating, instrument: Instrument | None = None) -> RatingPoint:
-    """A stored rating as the clinical rules see it."""
-    return RatingPoint(
-        session_number=rating.session.number,
-        rater=rating.rater_key,
-        instrument=instrument or catalogue().get(rating.instrument),
-        items=rating.items,
-        total=rating.total,
     )
 
 
@@ -295,6 +358,9 @@ def episode_close(*, episode: Episode, closure: str, by: User) -> int:
         episode.client.save(update_fields=["active"])
         waiting = Flag.objects.filter(rating__session__episode=episode, status__in=OPEN_STATUSES)
         waiting.filter(acknowledged_at__isnull=True).update(acknowledged_by=by, acknowledged_at=now)
-        return waiting.update(
+        resolved = waiting.update(
             status=FlagStatus.RESOLVED, resolved_by=by, resolved_at=now, resolved_note=note
         )
+        # A rupture still waiting for its repair ends unrepaired with the episode.
+        ruptures.episode_update(episode)
+        return resolved

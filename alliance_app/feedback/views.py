@@ -46,6 +46,7 @@ from .services import (
     rater_label_for,
     rating_submit,
     read_submission,
+    read_tension,
 )
 from .summaries import rating_summary
 
@@ -156,8 +157,10 @@ def rate_submit(request: HttpRequest, token: str) -> HttpResponse:
     session = _visible_session(request, session_pk)
     require_treating(request, session.episode.client)
     try:
-        scores, key = read_submission(request.POST, catalogue().get(instrument_code))
+        instrument = catalogue().get(instrument_code)
+        scores, key = read_submission(request.POST, instrument)
         result = rating_submit(
+            tension=read_tension(request.POST, instrument),
             session=session,
             instrument_code=instrument_code,
             scores=scores,

@@ -43,6 +43,7 @@ from .instruments import (
 from .rupture import (
     DEFAULT_DIMENSIONS,
     DEFAULT_RUPTURE_RULES,
+    DEFAULT_SD_FALLBACK,
     BordinDimension,
     PooledSD,
     Rupture,
@@ -51,6 +52,7 @@ from .rupture import (
     RuptureStatus,
     explain_rupture,
     pooled_within_sd,
+    rupture_finding,
     ruptures_for,
 )
 from .scoring import (
@@ -66,18 +68,30 @@ from .scoring import (
     parse_item_score,
     score_rating,
 )
+from .tension import (
+    DEFAULT_TENSION_RULES,
+    RESOLUTION_MAX,
+    RESOLUTION_MIN,
+    TensionAnswer,
+    TensionRules,
+    tension_finding,
+)
 
 __all__ = [
     "BUILTIN_DIR",
     "DEFAULT_DIMENSIONS",
     "DEFAULT_RULES",
     "DEFAULT_RUPTURE_RULES",
+    "DEFAULT_SD_FALLBACK",
     "DEFAULT_SEVERITY",
+    "DEFAULT_TENSION_RULES",
     "LASTING_KINDS",
     "MISSING",
     "NOT_A_NUMBER",
     "ONE_DECIMAL",
     "OUT_OF_RANGE",
+    "RESOLUTION_MAX",
+    "RESOLUTION_MIN",
     "TOO_PRECISE",
     "UNKNOWN_ITEM",
     "AgeBand",
@@ -103,6 +117,8 @@ __all__ = [
     "ScoreError",
     "ScoredRating",
     "Severity",
+    "TensionAnswer",
+    "TensionRules",
     "Thresholds",
     "classify_episode",
     "cutoff_a",
@@ -120,6 +136,8 @@ __all__ = [
     "reliable_change",
     "reliable_change_index",
     "reliable_change_threshold",
+    "rupture_finding",
     "ruptures_for",
     "score_rating",
+    "tension_finding",
 ]

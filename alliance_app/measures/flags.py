@@ -30,6 +30,8 @@ class FlagKind(StrEnum):
     LOW_ITEM = "low_item"
     DETERIORATION = "deterioration"
     NO_CHANGE = "no_change"
+    RUPTURE = "rupture"
+    CLIENT_REPORTED_TENSION = "client_reported_tension"
 
 
 class Severity(IntEnum):
@@ -53,6 +55,8 @@ DEFAULT_SEVERITY: Mapping[FlagKind, Severity] = MappingProxyType(
         FlagKind.ALLIANCE_DROP: Severity.MEDIUM,
         FlagKind.NO_CHANGE: Severity.MEDIUM,
         FlagKind.LOW_ITEM: Severity.LOW,
+        FlagKind.RUPTURE: Severity.MEDIUM,
+        FlagKind.CLIENT_REPORTED_TENSION: Severity.MEDIUM,
     }
 )
 

@@ -26,7 +26,7 @@ from enum import StrEnum
 from fractions import Fraction
 from types import MappingProxyType
 
-from .flags import RatingPoint, gettext_noop
+from .flags import DEFAULT_RULES, Finding, FlagKind, FlagRules, RatingPoint, gettext_noop
 from .instruments import Scale
 from .scoring import ONE_DECIMAL
 
@@ -121,6 +121,9 @@ class RuptureRules:
 
 
 DEFAULT_RUPTURE_RULES = RuptureRules()
+
+# The SD taken while an organisation has too few series to measure its own (`pooled_within_sd`).
+DEFAULT_SD_FALLBACK = Decimal("1.0")
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,7 @@ def pooled_within_sd(
     *,
     min_series: int = 10,
     min_degrees_of_freedom: int = 30,
-    fallback: Decimal = Decimal("1.0"),
+    fallback: Decimal = DEFAULT_SD_FALLBACK,
 ) -> PooledSD:
     """The SD of session totals around each series' own mean, pooled over many series.
 
@@ -408,3 +411,15 @@ def _shown(value: Decimal) -> str:
     hundredths = value.quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
     tenths = hundredths.quantize(ONE_DECIMAL)
     return str(tenths if tenths == hundredths else hundredths)
+
+
+def rupture_finding(rupture: Rupture, flag_rules: FlagRules = DEFAULT_RULES) -> Finding:
+    """The flag a rupture raises, explained as `explain_rupture` says it, at the organisation's
+    severity for the kind. Its repair is shown beside the flag, not by a second flag."""
+    explanation = explain_rupture(rupture)
+    return Finding(
+        kind=FlagKind.RUPTURE,
+        severity=flag_rules.severity_of(FlagKind.RUPTURE),
+        message=explanation.message,
+        params=explanation.params,
+    )

@@ -10,10 +10,16 @@ from alliance_app.measures import (
     FlagRules,
     RatingPoint,
     Severity,
+    TensionAnswer,
     default_catalogue,
     flags_for,
+    rupture_finding,
+    ruptures_for,
+    tension_finding,
 )
 from alliance_app.measures import flags as flags_module
+from alliance_app.measures import rupture as rupture_module
+from alliance_app.measures import tension as tension_module
 
 CATALOGUE = default_catalogue()
 SESSION = CATALOGUE.get("session-adult")
@@ -379,9 +385,9 @@ def test_it_rejects_a_rating_point_with_the_wrong_number_of_items():
         RatingPoint(1, "client", SESSION, (Decimal("9.0"),) * 3, Decimal("27.0"))
 
 
-def _marked_messages():
-    """Every string literal passed to gettext_noop in flags.py, as makemessages would see it."""
-    tree = ast.parse(inspect.getsource(flags_module))
+def _marked_messages(module=flags_module):
+    """Every string literal passed to gettext_noop in a module, as makemessages would see it."""
+    tree = ast.parse(inspect.getsource(module))
     return {
         node.args[0].value
         for node in ast.walk(tree)
@@ -393,16 +399,25 @@ def _marked_messages():
 
 
 def test_it_marks_every_message_for_translation():
+    [rupture] = ruptures_for(
+        [rating(SESSION, n, items) for n, items in enumerate(["9.9 9.9 9.9 9.8"] * 2, 1)]
+        + [rating(SESSION, 3, "9.0 9.0 9.0 9.5")],
+        s=Decimal("1.0"),
+    )
     findings = [
         *flags_for(rating(SESSION, 2, "8.0 8.0 8.0 8.0"), [rating(SESSION, 1, "9.5 9.5 9.5 9.5")]),
         *flags_for(rating(SESSION, 1, "10.0 10.0 8.9 9.0"), []),
         *flags_for(outcome(2, "15.0"), [outcome(1, "20.0")]),
         *flags_for(outcome(3, "20.0"), [outcome(1, "20.0")]),
+        rupture_finding(rupture),
+        tension_finding(TensionAnswer(tension=True, resolution=3)),
     ]
     assert {finding.kind for finding in findings} == set(FlagKind)
-    marked = _marked_messages()
-    assert len(marked) == len(FlagKind)
+    # One message per kind in the flags module; the rupture and tension modules word their own.
+    assert len(_marked_messages()) == len(FlagKind) - 2
+    marked = (
+        _marked_messages() | _marked_messages(rupture_module) | _marked_messages(tension_module)
+    )
     for finding in findings:
         assert finding.message in marked
-        assert "%(" in finding.message
-        assert finding.explain()
+        assert finding.explain() and "%(" not in finding.explain()

@@ -1,0 +1,266 @@
+"""Ruptures kept up to date from the ratings, and the SD their threshold is built on.
+
+The rule is `measures.rupture`; this module applies it to stored ratings. A rupture row
+(`models.Rupture`) is derived: whenever a session rating is stored, the rater's series in that
+episode is run through the rule again and its rows rewritten, so a later repair marks the rupture
+repaired and a rating entered late (on paper, out of session order) moves the baseline as the
+rule says. A rupture found for the first time raises a `rupture` flag on its rating; flags are
+never removed, whatever later ratings show.
+
+The SD in force for an organisation is, in order: the fixed SD its admin set; the pooled
+within-client SD last measured from its ratings (`sd_measure`, run by `manage.py
+rebuild_ruptures`); the documented fallback (`measures.DEFAULT_SD_FALLBACK`). It changes only when
+measured, so that the threshold stays put between two measurements and the pages can say which
+one is in force.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from itertools import groupby
+
+from django.db import transaction
+from django.utils import timezone
+
+from alliance_app.accounts.models import Organization
+from alliance_app.clinic.models import Episode
+from alliance_app.measures import (
+    DEFAULT_SD_FALLBACK,
+    FlagKind,
+    FlagRules,
+    RuptureRules,
+    Scale,
+    pooled_within_sd,
+    rupture_finding,
+    ruptures_for,
+)
+from alliance_app.measures import Rupture as Found
+
+from .models import Flag, Rating, Rupture, RuptureSD
+from .points import as_point
+
+BATCH = 2000
+
+
+class SDSource:
+    FIXED = "fixed"
+    MEASURED = "measured"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class SDInForce:
+    """The SD an organisation's rupture threshold is built on, and where it comes from."""
+
+    value: Decimal
+    source: str
+    series: int = 0
+    degrees_of_freedom: int = 0
+    measured_at: datetime | None = None
+
+
+def sd_in_force(organization: Organization) -> SDInForce:
+    if organization.rupture_sd is not None:
+        return SDInForce(organization.rupture_sd, SDSource.FIXED)
+    measured = RuptureSD.objects.filter(organization=organization).first()
+    if measured is None:
+        return SDInForce(DEFAULT_SD_FALLBACK, SDSource.FALLBACK)
+    return SDInForce(
+        measured.value,
+        SDSource.FALLBACK if measured.is_fallback else SDSource.MEASURED,
+        measured.series,
+        measured.degrees_of_freedom,
+        measured.measured_at,
+    )
+
+
+def sd_measure(organization: Organization) -> RuptureSD:
+    """Measure the organisation's pooled within-client SD from every rater's session totals in
+    every episode (`measures.pooled_within_sd`), and keep it."""
+    totals = (
+        Rating.objects.filter(
+            scale=Scale.SESSION.value, session__episode__client__organization=organization
+        )
+        .order_by("session__episode_id", "rater", "rater_label")
+        .values_list("session__episode_id", "rater", "rater_label", "total")
+    )
+    series = (
+        [total for *_key, total in rows]
+        for _key, rows in groupby(totals.iterator(chunk_size=BATCH), key=lambda row: row[:3])
+    )
+    pooled = pooled_within_sd(series)
+    measured, _created = RuptureSD.objects.update_or_create(
+        organization=organization,
+        defaults={
+            "value": pooled.value,
+            "series": pooled.series,
+            "degrees_of_freedom": pooled.degrees_of_freedom,
+            "is_fallback": pooled.is_fallback,
+            "measured_at": timezone.now(),
+        },
+    )
+    return measured
+
+
+def series_update(
+    episode: Episode,
+    rater: str,
+    rater_label: str,
+    *,
+    rules: RuptureRules,
+    s: Decimal,
+    flag_rules: FlagRules,
+    raise_flags: bool = True,
+) -> set[int]:
+    """Rewrite one rater's rupture rows in one episode from their session ratings, and flag the
+    ruptures found for the first time. Returns the ids of the ratings newly flagged."""
+    ratings = list(
+        Rating.objects.filter(
+            session__episode=episode,
+            scale=Scale.SESSION.value,
+            rater=rater,
+            rater_label=rater_label,
+        ).select_related("session")
+    )
+    found = ruptures_for(
+        [as_point(rating) for rating in ratings],
+        s=s,
+        rules=rules,
+        episode_closed=not episode.is_open,
+    )
+    by_number = {rating.session.number: rating for rating in ratings}
+    rows = [_row(episode, by_number[rupture.session_number], rupture) for rupture in found]
+    Rupture.objects.filter(episode=episode, rater=rater, rater_label=rater_label).delete()
+    Rupture.objects.bulk_create(rows)
+    if not raise_flags or not rows:
+        return set()
+    flagged = set(
+        Flag.objects.filter(
+            rating__in=[row.rating for row in rows], kind=FlagKind.RUPTURE.value
+        ).values_list("rating_id", flat=True)
+    )
+    new = [
+        (row.rating, rupture)
+        for row, rupture in zip(rows, found, strict=True)
+        if row.rating.pk not in flagged
+    ]
+    Flag.objects.bulk_create(
+        Flag.from_finding(
+            rupture_finding(rupture, flag_rules), client=episode.client, rating=rating
+        )
+        for rating, rupture in new
+    )
+    return {rating.pk for rating, _rupture in new}
+
+
+def episode_update(episode: Episode) -> None:
+    """Run every rater's series of the episode through the rule again: when it closes, a pending
+    rupture becomes unrepaired. Raises no flag: a closing episode's flags are resolved."""
+    organization = episode.client.organization
+    raters = (
+        Rating.objects.filter(session__episode=episode, scale=Scale.SESSION.value)
+        .order_by("rater", "rater_label")
+        .values_list("rater", "rater_label")
+        .distinct()
+    )
+    for rater, label in raters:
+        series_update(
+            episode,
+            rater,
+            label,
+            rules=organization.rupture_rules(),
+            s=sd_in_force(organization).value,
+            flag_rules=organization.flag_rules(),
+            raise_flags=False,
+        )
+
+
+def rebuild(organization: Organization, *, raise_flags: bool = False) -> int:
+    """Recompute every rupture row of the organisation from its ratings; returns how many.
+
+    Run after a bulk insert, after its rupture settings or measured SD changed, or after an
+    upgrade (`manage.py rebuild_ruptures`). `raise_flags` also flags ruptures that have no flag
+    (demo and bench data); by default a rebuild flags nothing, so a change of rule does not fill
+    the inbox with old news.
+    """
+    rules = organization.rupture_rules()
+    s = sd_in_force(organization).value
+    flag_rules = organization.flag_rules()
+    episodes = Episode.objects.filter(client__organization=organization)
+    ratings = (
+        Rating.objects.filter(scale=Scale.SESSION.value, session__episode__in=episodes)
+        .select_related("session__episode__client")
+        .order_by("session__episode_id", "rater", "rater_label", "session__number")
+    )
+    count = 0
+    with transaction.atomic():
+        Rupture.objects.filter(episode__in=episodes).delete()
+        flagged = (
+            set(
+                Flag.objects.filter(
+                    kind=FlagKind.RUPTURE.value, client__organization=organization
+                ).values_list("rating_id", flat=True)
+            )
+            if raise_flags
+            else set()
+        )
+        rows: list[Rupture] = []
+        flags: list[Flag] = []
+        series = groupby(
+            ratings.iterator(chunk_size=BATCH),
+            key=lambda rating: (rating.session.episode_id, rating.rater, rating.rater_label),
+        )
+        for _key, group in series:
+            group = list(group)
+            episode = group[0].session.episode
+            by_number = {rating.session.number: rating for rating in group}
+            found = ruptures_for(
+                [as_point(rating) for rating in group],
+                s=s,
+                rules=rules,
+                episode_closed=not episode.is_open,
+            )
+            for rupture in found:
+                rating = by_number[rupture.session_number]
+                rows.append(_row(episode, rating, rupture))
+                if raise_flags and rating.pk not in flagged:
+                    flags.append(
+                        Flag.from_finding(
+                            rupture_finding(rupture, flag_rules),
+                            client=episode.client,
+                            rating=rating,
+                        )
+                    )
+            if len(rows) >= BATCH:
+                count += _flush(rows, flags)
+        count += _flush(rows, flags)
+    return count
+
+
+def _flush(rows: list[Rupture], flags: list[Flag]) -> int:
+    Rupture.objects.bulk_create(rows, batch_size=BATCH)
+    Flag.objects.bulk_create(flags, batch_size=BATCH)
+    count = len(rows)
+    rows.clear()
+    flags.clear()
+    return count
+
+
+def _row(episode: Episode, rating: Rating, rupture: Found) -> Rupture:
+    return Rupture(
+        rating=rating,
+        episode=episode,
+        therapist_id=episode.therapist_id,
+        rater=rating.rater,
+        rater_label=rating.rater_label,
+        session_number=rupture.session_number,
+        month=rating.session.date.replace(day=1),
+        total=rupture.total,
+        baseline=rupture.baseline,
+        drop=rupture.drop,
+        threshold=rupture.threshold,
+        dimensions=" ".join(rupture.dimensions),
+        status=rupture.status.value,
+        repaired_number=rupture.repaired_at,
+        sessions_to_repair=rupture.sessions_to_repair,
+    )
