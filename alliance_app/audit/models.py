@@ -34,6 +34,8 @@ class Action(models.TextChoices):
     LOGIN_FAILED = "login_failed", _("Login failed")
     LOGOUT = "logout", _("Logged out")
     AUDIT_EXPORTED = "audit_exported", _("Audit trail exported")
+    REFLECTION_VIEWED = "reflection_viewed", _("Reflection on a flag viewed")
+    REFLECTION_SAVED = "reflection_saved", _("Reflection on a flag saved")
 
 
 class AuditEntryQuerySet(models.QuerySet):
