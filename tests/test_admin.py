@@ -43,6 +43,7 @@ def test_every_model_of_ours_is_in_the_admin():
         "Rating",
         "Flag",
         "RemoteLink",
+        "ReflectionOption",
     }
 
 

@@ -37,6 +37,12 @@ def change_form(org: Organization, **changes) -> dict:
         "reliable_change": "",
         "no_change_sessions": "3, 6",
         "no_change_every": "3",
+        "rupture_k": "1.0",
+        "rupture_min_drop": "1.0",
+        "rupture_baseline_window": "3",
+        "rupture_repair_window": "3",
+        "rupture_sd": "",
+        "ask_tension": "on",
         "teams-TOTAL_FORMS": "0",
         "teams-INITIAL_FORMS": "0",
         "teams-MIN_NUM_FORMS": "0",
@@ -238,3 +244,58 @@ def test_the_database_refuses_an_alliance_cutoff_above_the_scale():
     org = factories.organization()
     with pytest.raises(IntegrityError), transaction.atomic():
         Organization.objects.filter(pk=org.pk).update(alliance_cutoff=Decimal("45.0"))
+
+
+# Rupture settings
+
+
+def test_a_new_rupture_rule_in_the_admin_finds_the_ruptures_again(client, superuser, org):
+    from alliance_app.feedback.models import Flag, Rupture
+
+    therapist = factories.user(org)
+    episode = factories.episode(factories.client(org, therapist))
+    for number, items in enumerate(("9.9 9.9 9.9 9.9", "9.9 9.9 9.9 9.9", "9.2 9.2 9.0 9.2"), 1):
+        rate(factories.therapy_session(episode, number=number), "session-adult", items)
+    assert Rupture.objects.count() == 1  # a fall of 3.0 against a threshold of 1.0
+    client.force_login(superuser)
+    response = post_change(client, org, rupture_sd="1.60", rupture_k="2.0")
+    assert response.status_code == 302
+    assert not Rupture.objects.exists()  # 3.0 < 2 × 1.60
+    assert Flag.objects.filter(kind="rupture").count() == 1  # the flag raised stays
+    page = client.get(reverse("admin:accounts_organization_change", args=[org.pk]))
+    html = page.content.decode()
+    assert "1.6, fixed above; rupture threshold 3.2 points" in html
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("rupture_k", "0.4"),
+        ("rupture_k", "3.1"),
+        ("rupture_min_drop", "0.0"),
+        ("rupture_baseline_window", "1"),
+        ("rupture_repair_window", "0"),
+        ("rupture_sd", "0.00"),
+    ],
+)
+def test_the_admin_refuses_impossible_rupture_settings(client, superuser, org, field, value):
+    client.force_login(superuser)
+    response = post_change(client, org, **{field: value})
+    assert field in response.context["adminform"].form.errors
+    org.refresh_from_db()
+    assert org.rupture_rules() == Organization().rupture_rules()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"rupture_k": Decimal("0.4")},
+        {"rupture_min_drop": Decimal("0.0")},
+        {"rupture_baseline_window": 1},
+        {"rupture_repair_window": 11},
+        {"rupture_sd": Decimal("0")},
+    ],
+)
+def test_the_database_refuses_impossible_rupture_settings(org, values):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.filter(pk=org.pk).update(**values)

@@ -155,6 +155,24 @@ class OrganizationAdmin(OrganizationScopedAdmin):
                 ]
             },
         ),
+        (
+            _("Rupture and repair"),
+            {
+                "fields": [
+                    "rupture_k",
+                    "rupture_min_drop",
+                    "rupture_baseline_window",
+                    "rupture_repair_window",
+                    "rupture_sd",
+                    "ask_tension",
+                ],
+                "description": _(
+                    "A rupture is a session total at least max(k × SD, minimum drop) below the "
+                    "rater's mean of their previous totals; it is repaired when the total comes "
+                    "back within half that threshold within the given number of sessions."
+                ),
+            },
+        ),
     ]
 
     def has_add_permission(self, request, obj=None) -> bool:

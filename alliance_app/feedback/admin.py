@@ -9,6 +9,7 @@ the client's page is.
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.utils.translation import gettext_lazy as _
 
 from alliance_app.accounts.admin import OrganizationAdmin as AccountsOrganizationAdmin
 from alliance_app.accounts.admin import (
@@ -21,8 +22,8 @@ from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Client, Episode, TherapySession
 
-from . import rollups
-from .models import Flag, Rating, RemoteLink
+from . import rollups, ruptures
+from .models import Flag, Rating, ReflectionOption, RemoteLink
 
 
 def _rollups_rebuild(*episode_ids) -> None:
@@ -32,13 +33,71 @@ def _rollups_rebuild(*episode_ids) -> None:
     rollups.rebuild(Episode.objects.filter(pk__in=[pk for pk in episode_ids if pk]))
 
 
+RUPTURE_SETTINGS = {
+    "rupture_k",
+    "rupture_min_drop",
+    "rupture_baseline_window",
+    "rupture_repair_window",
+    "rupture_sd",
+}
+
+
 class OrganizationAdmin(AccountsOrganizationAdmin):
+    actions = ["ruptures_measure"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [
+            *fieldsets,
+            (_("SD of session totals in force"), {"fields": ["rupture_sd_in_force"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "rupture_sd_in_force"]
+
+    @admin.display(description=_("SD in force"))
+    def rupture_sd_in_force(self, obj) -> str:
+        sd = ruptures.sd_in_force(obj)
+        threshold = obj.rupture_rules().threshold(sd.value)
+        source = {
+            ruptures.SDSource.FIXED: _("fixed above"),
+            ruptures.SDSource.MEASURED: _(
+                "measured from %(series)s series (%(df)s degrees of freedom)"
+            )
+            % {"series": sd.series, "df": sd.degrees_of_freedom},
+            ruptures.SDSource.FALLBACK: _(
+                "fallback: the organisation has too few rated series to measure its own"
+            ),
+        }[sd.source]
+        return _("%(sd)s, %(source)s; rupture threshold %(threshold)s points") % {
+            "sd": ruptures.points_shown(sd.value),
+            "source": source,
+            "threshold": ruptures.points_shown(threshold),
+        }
+
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         # The monthly sums count the ratings below the alliance cutoff: a new cutoff recounts
         # them, so the team pages agree with the flags at once (in this save's transaction).
         if change and "alliance_cutoff" in form.changed_data:
             rollups.rebuild(Episode.objects.filter(client__organization=obj))
+        # A new rupture rule finds the ruptures again (flags already raised stay as they are).
+        if change and RUPTURE_SETTINGS & set(form.changed_data):
+            ruptures.rebuild(obj)
+
+    @admin.action(description=_("Measure the SD of session totals and find ruptures again"))
+    def ruptures_measure(self, request, queryset) -> None:
+        for organization in queryset:
+            ruptures.sd_measure(organization)
+            count = ruptures.rebuild(organization)
+            sd = ruptures.sd_in_force(organization)
+            self.message_user(
+                request,
+                _("%(organization)s: SD %(sd)s, %(count)s ruptures.")
+                % {"organization": organization, "sd": sd.value, "count": count},
+            )
 
 
 admin.site.unregister(Organization)
@@ -208,3 +267,23 @@ class RemoteLinkAdmin(ClientRecordViews, ReadOnlyAdmin):
     search_fields = ["session__episode__client__code"]
     list_select_related = ["session__episode__client", "created_by"]
     exclude = ["nonce_hash"]
+
+
+@admin.register(ReflectionOption)
+class ReflectionOptionAdmin(OrganizationScopedAdmin):
+    """The choices on the therapist's reflection form: relabel, reorder, hide or add one.
+
+    A built-in option's code stays, so that its label keeps following the reader's language until
+    the organisation gives it its own words; options in use are hidden rather than deleted.
+    """
+
+    list_display = ["__str__", "kind", "position", "active", "exclusive", "organization"]
+    list_editable = ["position", "active"]
+    list_filter = ["kind", "active", "organization"]
+    search_fields = ["code", "label"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

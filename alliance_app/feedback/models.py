@@ -585,7 +585,7 @@ class Rupture(models.Model):
     total = models.DecimalField(_("total"), max_digits=3, decimal_places=1)
     baseline = models.DecimalField(_("usual level"), max_digits=4, decimal_places=2)
     drop = models.DecimalField(_("drop"), max_digits=4, decimal_places=2)
-    threshold = models.DecimalField(_("threshold"), max_digits=4, decimal_places=2)
+    threshold = models.DecimalField(_("threshold"), max_digits=5, decimal_places=3)
     dimensions = models.CharField(
         _("part of the alliance"),
         max_length=40,

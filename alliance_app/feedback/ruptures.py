@@ -26,6 +26,7 @@ from alliance_app.accounts.models import Organization
 from alliance_app.clinic.models import Episode
 from alliance_app.measures import (
     DEFAULT_SD_FALLBACK,
+    ONE_DECIMAL,
     FlagKind,
     FlagRules,
     RuptureRules,
@@ -57,6 +58,14 @@ class SDInForce:
     series: int = 0
     degrees_of_freedom: int = 0
     measured_at: datetime | None = None
+
+
+def points_shown(value: Decimal) -> str:
+    """A threshold or SD as a clinician writes it: 1.0, 3.2, 1.12, 1.725; never 3.200."""
+    value = value.normalize()
+    if value.as_tuple().exponent > -1:
+        value = value.quantize(ONE_DECIMAL)
+    return f"{value:f}"
 
 
 def sd_in_force(organization: Organization) -> SDInForce:

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                 ('total', models.DecimalField(decimal_places=1, max_digits=3, verbose_name='total')),
                 ('baseline', models.DecimalField(decimal_places=2, max_digits=4, verbose_name='usual level')),
                 ('drop', models.DecimalField(decimal_places=2, max_digits=4, verbose_name='drop')),
-                ('threshold', models.DecimalField(decimal_places=2, max_digits=4, verbose_name='threshold')),
+                ('threshold', models.DecimalField(decimal_places=3, max_digits=5, verbose_name='threshold')),
                 ('dimensions', models.CharField(help_text='The Bordin dimension(s) of the item(s) that fell most, space-separated.', max_length=40, verbose_name='part of the alliance')),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('repaired', 'Repaired'), ('unrepaired', 'Unrepaired')], max_length=12, verbose_name='status')),
                 ('repaired_number', models.PositiveSmallIntegerField(null=True, verbose_name='repaired at session')),

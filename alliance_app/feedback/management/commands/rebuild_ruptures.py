@@ -47,6 +47,7 @@ class Command(BaseCommand):
             }[sd.source]
             threshold = organization.rupture_rules().threshold(sd.value)
             self.stdout.write(
-                f"{organization.slug}: SD {sd.value} ({how}), threshold {threshold} points, "
+                f"{organization.slug}: SD {ruptures.points_shown(sd.value)} ({how}), "
+                f"threshold {ruptures.points_shown(threshold)} points, "
                 f"{count} ruptures"
             )
