@@ -202,3 +202,40 @@ def test_the_command_rebuilds_the_same_rows_the_ratings_made(therapist):
 )
 def test_thresholds_are_shown_as_a_clinician_writes_them(value, shown):
     assert ruptures.points_shown(Decimal(value)) == shown
+
+
+def test_the_clients_data_holds_their_tension_answers_ruptures_and_reflections(client, therapist):
+    from alliance_app.accounts.models import Role
+    from alliance_app.feedback.models import Reflection, TensionReport
+    from alliance_app.feedback.reflections import options_for
+    from alliance_app.measures import TensionAnswer
+
+    org = therapist.membership.organization
+    patient = factories.client(org, therapist)
+    one, two, three = sessions(factories.episode(patient), 3)
+    rate(one, "session-adult", HIGH)
+    rate(two, "session-adult", HIGH)
+    rate(three, "session-adult", DIP, tension=TensionAnswer(True, 2))
+    flag = Flag.objects.get(kind="rupture")
+    reflection = Reflection.objects.create(
+        flag=flag,
+        author=therapist,
+        marker=options_for(org.pk, "marker").get(code="withdrawal"),
+        dimension="tasks",
+        note="We had rushed into homework.",
+    )
+    reflection.strategies.set(options_for(org.pk, "strategy").filter(code="rationale"))
+    client.force_login(factories.user(org, role=Role.ADMIN))
+    data = client.get(f"/clients/{patient.pk}/data.json").json()
+    rating = data["episodes"][0]["sessions"][2]["ratings"][0]
+    assert rating["tension"] == {"felt": True, "sorted_out": 2}
+    assert rating["rupture"]["status"] == "pending"
+    assert rating["rupture"]["part_of_the_alliance"] == ["tasks"]
+    [written] = data["reflections"]
+    assert written["note"] == "We had rushed into homework."
+    assert written["what_the_therapist_did"] == ["Explained the rationale for the task or goal"]
+    assert {f["kind"] for f in data["flags"]} == {"rupture", "client_reported_tension"}
+
+    client.post(f"/clients/{patient.pk}/delete/", {"code": patient.code})
+    for model in (Rupture, TensionReport, Reflection, Flag):
+        assert not model.objects.exists(), model

@@ -3,12 +3,17 @@
 from alliance_app.clinic.models import Client
 
 from .instruments import catalogue
-from .models import Flag, Rating, RemoteLink
+from .models import Flag, Rating, Reflection, RemoteLink
+from .reflections import option_label
 
 
 def client_data(client: Client) -> dict:
     """Everything Alliance holds about one client, for the client's right of access."""
-    ratings = Rating.objects.filter(session__episode__client=client).order_by("session_id", "pk")
+    ratings = (
+        Rating.objects.filter(session__episode__client=client)
+        .select_related("tension", "rupture")
+        .order_by("session_id", "pk")
+    )
     by_session: dict[int, list[dict]] = {}
     for rating in ratings:
         keys = catalogue().get(rating.instrument).item_keys
@@ -22,6 +27,8 @@ def client_data(client: Client) -> dict:
                 "total": rating.total,
                 "channel": rating.channel,
                 "stored_at": rating.created_at,
+                **_tension(rating),
+                **_rupture(rating),
             }
         )
     episodes = client.episodes.select_related("therapist").prefetch_related("sessions")
@@ -67,9 +74,52 @@ def client_data(client: Client) -> dict:
                 "resolved_note",
             )
         ),
+        "reflections": [
+            {
+                "flag_kind": reflection.flag.kind,
+                "flag_raised_at": reflection.flag.created_at,
+                "written_by": reflection.author.get_username(),
+                "written_at": reflection.created_at,
+                "changed_at": reflection.updated_at,
+                "what_it_looked_like": option_label(reflection.marker),
+                "part_of_the_alliance": reflection.dimension,
+                "what_the_therapist_did": [option_label(o) for o in reflection.strategies.all()],
+                "note": reflection.note,
+                "may_be_used_for_teaching": reflection.teaching_consent,
+            }
+            for reflection in Reflection.objects.filter(flag__client=client)
+            .select_related("flag", "author", "marker")
+            .prefetch_related("strategies")
+            .order_by("created_at")
+        ],
         "remote_links": list(
             RemoteLink.objects.filter(session__episode__client=client).values(
                 "instrument", "rater", "created_at", "expires_at", "used_at"
             )
         ),
+    }
+
+
+def _tension(rating: Rating) -> dict:
+    try:
+        report = rating.tension
+    except Rating.tension.RelatedObjectDoesNotExist:
+        return {}
+    return {"tension": {"felt": report.tension, "sorted_out": report.resolution}}
+
+
+def _rupture(rating: Rating) -> dict:
+    try:
+        rupture = rating.rupture
+    except Rating.rupture.RelatedObjectDoesNotExist:
+        return {}
+    return {
+        "rupture": {
+            "usual_level": rupture.baseline,
+            "drop": rupture.drop,
+            "threshold": rupture.threshold,
+            "part_of_the_alliance": rupture.dimensions.split(),
+            "status": rupture.status,
+            "repaired_at_session": rupture.repaired_number,
+        }
     }
