@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,11 +15,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.decorators import allowed_in_client_mode
+from alliance_app.accounts.models import Organization
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import get_visible, require_treating
 from alliance_app.clinic.models import SessionFormat, TherapySession
-from alliance_app.measures import Instrument
+from alliance_app.measures import Instrument, Scale
 
 from .client_mode import (
     ClientMode,
@@ -91,8 +93,15 @@ def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("client_rate")
 
 
+def _asks_tension(instrument: Instrument, organizations: QuerySet[Organization]) -> bool:
+    """Whether the form asks the tension question: after a session scale, when the rater's
+    organisation (the one in `organizations`) asks it (DESIGN.md §5). One query, and none for
+    an outcome scale."""
+    return instrument.scale is Scale.SESSION and organizations.filter(ask_tension=True).exists()
+
+
 def _rating_page(
-    request: HttpRequest, instrument: Instrument, form_action: str, key: str
+    request: HttpRequest, instrument: Instrument, form_action: str, key: str, ask_tension: bool
 ) -> HttpResponse:
     submit_label = _("Done") if instrument.faces else _("Send my answers")
     return render(
@@ -103,6 +112,7 @@ def _rating_page(
             "form_action": form_action,
             "idempotency_key": key,
             "submit_label": submit_label,
+            "ask_tension": ask_tension,
         },
     )
 
@@ -119,11 +129,15 @@ def client_rate(request: HttpRequest) -> HttpResponse:
     token = signing.dumps(
         [mode.session, mode.instrument, mode.rater, mode.rater_label], salt=TABLET_SALT
     )
+    instrument = catalogue().get(mode.instrument)
     return _rating_page(
         request,
-        catalogue().get(mode.instrument),
+        instrument,
         reverse("rate_submit", args=[token]),
         mode.idempotency_key,
+        _asks_tension(
+            instrument, Organization.objects.filter(clients__episodes__sessions=mode.session)
+        ),
     )
 
 
@@ -327,11 +341,15 @@ def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request, "feedback/link_refused.html", {"message": refused.message}, status=status
         )
+    instrument = catalogue().get(link.instrument)
     return _rating_page(
         request,
-        catalogue().get(link.instrument),
+        instrument,
         reverse("remote_rate", args=[token]),
         str(uuid.uuid4()),
+        _asks_tension(
+            instrument, Organization.objects.filter(pk=link.session.episode.client.organization_id)
+        ),
     )
 
 

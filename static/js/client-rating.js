@@ -1,7 +1,12 @@
 /* Client rating form (templates/feedback/_scale_form.html): unset lines set by tap, drag or keys;
  * sent with fetch only; on a 5xx or network failure the fields wait in localStorage
  * ("alliance-pending:" + idempotency key) and are re-sent unchanged. Texts come translated from
- * data-msg-* attributes; the English here is only a last resort. */
+ * data-msg-* attributes; the English here is only a last resort.
+ *
+ * A form marked data-ask-tension has a second step after the lines: the tension question (yes /
+ * no) and, after a yes, how far it was sorted out (1..5). Its answers travel in the same POST as
+ * the lines, under the same key, so the saved copy and its retries carry them too; "I'd rather not
+ * answer" sends the lines alone. */
 (function () {
   "use strict";
 
@@ -48,8 +53,20 @@
     var retryTimer = null;
     var retryDelay = RETRY_FIRST_MS;
     var hintTimer = null;
-    var statusKind = ""; /* "missing" while the count of unset lines is shown */
+    var statusKind = ""; /* "missing" while the count of unset lines is shown; "quiet": read out only */
     var lines = [];
+
+    /* The tension step, when the form has one. */
+    var askTension = form.hasAttribute("data-ask-tension");
+    var step = "scale"; /* scale | tension */
+    var scaleStep = document.getElementById("rating-step-scale");
+    var tensionStep = askTension ? document.getElementById("rating-step-tension") : null;
+    var scaleTitle = document.getElementById("rating-title");
+    var tensionTitle = document.getElementById("tension-title");
+    var backButton = document.getElementById("rating-back");
+    var skipButton = document.getElementById("tension-skip");
+    var choiceGroups = {}; /* field name -> {fieldset, error} */
+    if (!tensionStep) askTension = false;
 
     function msg(name, fallback) {
       return form.getAttribute("data-msg-" + name) || fallback;
@@ -176,6 +193,127 @@
       lines.push(line);
     });
 
+    /* ---- the tension step ---- */
+
+    Array.prototype.forEach.call(form.querySelectorAll("fieldset.choice-group"), function (fieldset) {
+      var name = fieldset.getAttribute("data-field");
+      if (name) choiceGroups[name] = { fieldset: fieldset, error: fieldset.querySelector(".choice-error") };
+    });
+
+    function radios(name) {
+      return Array.prototype.slice.call(form.querySelectorAll('input[type="radio"][name="' + name + '"]'));
+    }
+
+    function chosen(name) {
+      var checked = radios(name).filter(function (input) { return input.checked; });
+      return checked.length ? checked[0].value : "";
+    }
+
+    function choose(name, value) {
+      radios(name).forEach(function (input) { input.checked = input.value === value; });
+    }
+
+    function setChoiceError(name, text) {
+      var group = choiceGroups[name];
+      if (!group) return;
+      group.fieldset.classList.toggle("has-error", !!text);
+      radios(name).forEach(function (input) {
+        if (text) input.setAttribute("aria-invalid", "true");
+        else input.removeAttribute("aria-invalid");
+      });
+      if (group.error) {
+        group.error.textContent = text;
+        group.error.hidden = !text;
+      }
+    }
+
+    /* The resolution is asked only after a yes; a no forgets a resolution chosen before. */
+    function showResolution() {
+      var group = choiceGroups.tension_resolution;
+      var yes = chosen("tension") === "yes";
+      if (group) group.fieldset.hidden = !yes;
+      if (!yes) {
+        choose("tension_resolution", "");
+        setChoiceError("tension_resolution", "");
+      }
+    }
+
+    function focusQuietly(element) {
+      if (!element) return;
+      try {
+        element.focus({ preventScroll: true });
+      } catch (err) {
+        element.focus();
+      }
+    }
+
+    /* Show one step; `focus` moves the focus to its heading, so a screen reader reads it out. */
+    function showStep(name, focus) {
+      if (!askTension) return;
+      step = name;
+      var tension = name === "tension";
+      if (scaleStep) scaleStep.hidden = tension;
+      tensionStep.hidden = !tension;
+      if (backButton) backButton.hidden = !tension;
+      if (button) {
+        button.textContent = tension
+          ? form.getAttribute("data-label-send") || "Send my answers"
+          : form.getAttribute("data-label-next") || "Next";
+      }
+      showResolution();
+      if (focus) {
+        window.scrollTo(0, 0);
+        focusQuietly(tension ? tensionTitle : scaleTitle);
+      }
+    }
+
+    form.addEventListener("change", function (event) {
+      var target = event.target;
+      if (!target || target.type !== "radio" || state !== "editing") return;
+      setChoiceError(target.name, "");
+      if (target.name === "tension") showResolution();
+      if (statusKind === "missing" || statusKind === "quiet") setStatus("", "");
+    });
+
+    /* The first unanswered question of the tension step and its message, or null. */
+    function tensionMissing() {
+      var answer = chosen("tension");
+      if (!answer) {
+        return ["tension", msg("tension-missing", "Please choose yes or no, or “I’d rather not answer”.")];
+      }
+      if (answer === "yes" && !chosen("tension_resolution")) {
+        return ["tension_resolution", msg("resolution-missing", "Please choose how far it was sorted out.")];
+      }
+      return null;
+    }
+
+    function focusGroup(name) {
+      var list = radios(name);
+      var checked = list.filter(function (input) { return input.checked; });
+      var target = checked[0] || list[0];
+      if (!target) return;
+      try {
+        choiceGroups[name].fieldset.scrollIntoView({ block: "center" });
+      } catch (err) {}
+      focusQuietly(target);
+    }
+
+    /* The fields to send: the lines and the key, and the tension answer unless declined. */
+    function collect(withTension) {
+      var fields = {};
+      new FormData(form).forEach(function (value, name) {
+        if (name !== "csrfmiddlewaretoken" && name !== "tension" && name !== "tension_resolution") {
+          fields[name] = String(value);
+        }
+      });
+      if (withTension) {
+        var answer = chosen("tension");
+        fields.tension = answer;
+        if (answer === "yes") fields.tension_resolution = chosen("tension_resolution");
+      }
+      return fields;
+    }
+
     function unsetLines() {
       return lines.filter(function (line) { return line.tenths === null; });
     }
@@ -214,6 +352,11 @@
         }
       });
       if (button) button.disabled = locked;
+      if (backButton) backButton.disabled = locked;
+      if (skipButton) skipButton.disabled = locked;
+      Array.prototype.forEach.call(form.querySelectorAll('input[type="radio"]'), function (input) {
+        input.disabled = locked;
+      });
     }
 
     /* ---- sending ---- */
@@ -313,15 +456,32 @@
       enter("editing");
       var general = [];
       var first = null;
+      var firstChoice = null;
       lines.forEach(function (line) {
         var list = errors[line.name];
         setError(line, list ? texts(list).join(" ") : "");
         if (list && !first) first = line;
       });
+      ["tension", "tension_resolution"].forEach(function (name) {
+        var list = errors[name];
+        if (!choiceGroups[name]) return;
+        setChoiceError(name, list ? texts(list).join(" ") : "");
+        if (list && !firstChoice) firstChoice = name;
+      });
       Object.keys(errors).forEach(function (name) {
-        var known = lines.some(function (line) { return line.name === name; });
+        var known = lines.some(function (line) { return line.name === name; }) || !!choiceGroups[name];
         if (!known) general = general.concat(texts(errors[name])); /* "__all__" and anything unexpected */
       });
+      if (askTension) {
+        /* The lines first; else the tension step, the resolution shown if the server speaks of it. */
+        if (first) showStep("scale", false);
+        else if (firstChoice) {
+          showStep("tension", false);
+          if (errors.tension_resolution && choiceGroups.tension_resolution) {
+            choiceGroups.tension_resolution.fieldset.hidden = false;
+          }
+        }
+      }
       setStatus(
         general.length
           ? general.join(" ")
@@ -329,6 +489,7 @@
         "error"
       );
       if (first) focusLine(first);
+      else if (firstChoice) focusGroup(firstChoice);
     }
 
     function refused(message) {
@@ -373,16 +534,45 @@
         );
       });
       if (missing.length) {
+        showStep("scale", false);
         summariseMissing();
         return focusLine(missing[0]);
       }
+      if (askTension && step === "scale") {
+        setStatus("", "");
+        return showStep("tension", true);
+      }
+      if (askTension) {
+        var gap = tensionMissing();
+        if (gap) {
+          setChoiceError(gap[0], gap[1]);
+          setStatus(gap[1], "quiet"); /* shown beside the question; the live region reads it out */
+          return focusGroup(gap[0]);
+        }
+      }
       setStatus("", "");
-      var fields = {};
-      new FormData(form).forEach(function (value, name) {
-        if (name !== "csrfmiddlewaretoken") fields[name] = String(value);
-      });
-      send(fields, form.action);
+      send(collect(askTension), form.action);
     });
+
+    if (askTension) {
+      if (backButton) {
+        backButton.addEventListener("click", function () {
+          if (state !== "editing") return;
+          setStatus("", "");
+          showStep("scale", true);
+        });
+      }
+      if (skipButton) {
+        skipButton.addEventListener("click", function () {
+          if (state !== "editing" || unsetLines().length) return;
+          setChoiceError("tension", "");
+          setChoiceError("tension_resolution", "");
+          setStatus("", "");
+          send(collect(false), form.action);
+        });
+      }
+      showStep("scale", false);
+    }
 
     /* Answers this tablet kept for this very form (same idempotency key): show them and send. */
     var saved = key ? store(storeName) : null;
@@ -391,6 +581,12 @@
         var value = parseFloat(saved.fields[line.name]);
         if (!isNaN(value)) setValue(line, value * 10);
       });
+      if (askTension && typeof saved.fields.tension === "string") {
+        /* Shown as they were chosen; the saved fields themselves are what is sent. */
+        choose("tension", saved.fields.tension);
+        choose("tension_resolution", String(saved.fields.tension_resolution || ""));
+        showStep("tension", false);
+      }
       pending = saved;
       enter("pending");
       showOffline();

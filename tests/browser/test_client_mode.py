@@ -144,14 +144,16 @@ def test_a_couple_session_goes_round_the_tablet(page):
         page.get_by_role("button", name="Hand to client: session rating").click()
         for key in ("relationship", "goals", "approach", "overall"):
             tap_at(page, key, 0.95)
-        page.locator("#rating-submit").click()
+        page.get_by_role("button", name="Next").click()  # to the tension question
+        page.get_by_role("radio", name="No").check()
+        page.get_by_role("button", name="Send my answers").click()
         page.wait_for_url("**/rate/thanks/")
         page.goto("/rate/unlock/")
         page.get_by_label("Therapist's password").fill(factories.PASSWORD)
         page.get_by_role("button", name="Unlock").click()
         page.goto(f"/clients/{client.pk}/")
     session = TherapySession.objects.get()
-    assert sorted(session.ratings.values_list("rater", "rater_label")) == [
-        ("client", ""),
-        ("partner", "Sam"),
+    assert sorted(session.ratings.values_list("rater", "rater_label", "tension__tension")) == [
+        ("client", "", False),
+        ("partner", "Sam", False),
     ]

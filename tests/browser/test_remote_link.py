@@ -20,9 +20,11 @@ def token():
 
 
 def fill_and_send(page) -> None:
+    """Mark the lines, then decline the tension question that follows the session scale."""
     for track in page.locator(".vas-track").all():
         tap_line(page, track, 0.9)
-    page.locator("#rating-submit").click()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="I’d rather not answer").click()
 
 
 def test_a_remote_link_works_once_on_a_phone(browser, live_server, token):
