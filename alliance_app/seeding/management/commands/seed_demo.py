@@ -2,6 +2,7 @@
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand
@@ -10,11 +11,32 @@ from django.utils import timezone
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
+from alliance_app.feedback import ruptures
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import Channel, Flag, Rater
+from alliance_app.feedback.models import (
+    Channel,
+    Flag,
+    FlagStatus,
+    Rater,
+    Reflection,
+    ReflectionOptionKind,
+    Rupture,
+    TensionReport,
+)
+from alliance_app.feedback.reflections import options_for
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve, rating_submit
-from alliance_app.measures import AgeBand, Scale
-from alliance_app.seeding.demo import ClientPlan, demo_plans, history
+from alliance_app.measures import AgeBand, BordinDimension, FlagKind, RuptureStatus, Scale
+from alliance_app.seeding.demo import (
+    STORY,
+    TASKS_THERAPIST,
+    Alliance,
+    ClientPlan,
+    StoryClient,
+    WrittenReflection,
+    demo_plans,
+    history,
+    written_reflection,
+)
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "alliance-demo"  # noqa: S105 -- printed for the demo; never a real account
@@ -34,6 +56,9 @@ PEOPLE = (
     ("therapist6", "Nora", "Haddad", Role.THERAPIST, 1, None),
 )
 
+# Of the ruptures and reported tensions therapists have taken up, how many they reflected on.
+REFLECTED_SHARE = 0.6
+
 
 class Command(BaseCommand):
     help = "Create the demo organisation with its staff and about sixty clients (only once)."
@@ -50,7 +75,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     "Demo clinic created: {clients} clients, {sessions} sessions, "
-                    "{ratings} ratings.".format(**counts)
+                    "{ratings} ratings, {ruptures} ruptures, {tensions} tensions reported, "
+                    "{reflections} reflections.".format(**counts)
                 )
             )
         self.stdout.write(demo_logins())
@@ -88,32 +114,65 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
             therapists.append(user)
 
     counts = {"clients": 0, "sessions": 0, "ratings": 0}
-    for index, plan in enumerate(demo_plans(rng), start=1):
+    plans = demo_plans(rng)
+    for index, plan in enumerate(plans, start=1):
         therapist = therapists[index % len(therapists)]
-        client = Client.objects.create(
-            organization=organization,
-            code=f"C-{1000 + index * 7}",
-            age_band=plan.age_band,
-            primary_therapist=therapist,
-            active=not plan.closed,
-        )
-        sessions, ratings = _client_history(rng, client, therapist, plan, today)
-        counts["clients"] += 1
-        counts["sessions"] += sessions
-        counts["ratings"] += ratings
-    _work_through_old_flags(rng, organization, today)
+        if therapist.username == TASKS_THERAPIST and plan.alliance is not Alliance.LOW:
+            plan = replace(plan, fall=BordinDimension.TASKS)
+        # Closed episodes ended some weeks ago; open ones had their last session this week.
+        weeks_since_last = rng.randint(3, 20) if plan.closed else rng.randint(0, 1)
+        last = today - timedelta(weeks=weeks_since_last, days=rng.randint(0, 4))
+        code = f"C-{1000 + index * 7}"
+        _client_history(rng, counts, organization, code, therapist, plan, last)
+    by_username = {therapist.username: therapist for therapist in therapists}
+    story = {}
+    # The story's codes come first where open flags weigh the same (C-1001 to C-1006; the others
+    # run from C-1007 in sevens).
+    for index, told in enumerate(STORY, start=1):
+        last = today - timedelta(days=told.days_since_last)
+        therapist = by_username[told.therapist]
+        code = f"C-{1000 + index}"
+        client = _client_history(rng, counts, organization, code, therapist, told.plan, last)
+        story[client] = told
+    # The story's ruptures wait for the user, or for the reflection the story gives them.
+    waiting = Flag.objects.filter(
+        client__in=story, rating__rupture__isnull=False, kind__in=_REFLECTED_KINDS
+    )
+    _work_through_old_flags(rng, organization, today, keep=waiting)
+    for client, told in story.items():
+        if told.reflection is not None:
+            _story_reflection(organization, client, told)
+    _reflect(rng, organization, exclude=story)
+    # The SD in force was the fallback while the ratings went in; measure the clinic's own and
+    # apply it, as `manage.py rebuild_ruptures` would.
+    ruptures.sd_measure(organization)
+    ruptures.rebuild(organization)
+    counts["ruptures"] = Rupture.objects.filter(episode__client__organization=organization).count()
+    counts["tensions"] = TensionReport.objects.filter(
+        rating__session__episode__client__organization=organization, tension=True
+    ).count()
+    counts["reflections"] = Reflection.objects.filter(
+        flag__client__organization=organization
+    ).count()
     return counts
 
 
-def _work_through_old_flags(rng: random.Random, organization: Organization, today: date) -> None:
+_REFLECTED_KINDS = (FlagKind.RUPTURE.value, FlagKind.CLIENT_REPORTED_TENSION.value)
+
+
+def _work_through_old_flags(
+    rng: random.Random, organization: Organization, today: date, *, keep
+) -> None:
     """A clinic that uses Alliance has talked about last month's flags; this week's are open."""
     notes = (
         "Talked it through in session; agreed to keep an eye on it.",
         "Discussed with the client; adjusted the focus of our work.",
         "Raised in supervision; plan reviewed with the client.",
     )
-    flags = Flag.objects.filter(client__organization=organization).select_related(
-        "rating__session", "client__primary_therapist"
+    flags = (
+        Flag.objects.filter(client__organization=organization)
+        .exclude(pk__in=keep.values("pk"))
+        .select_related("rating__session", "client__primary_therapist")
     )
     for flag in flags.order_by("pk"):
         age = (today - flag.rating.session.date).days
@@ -124,10 +183,85 @@ def _work_through_old_flags(rng: random.Random, organization: Organization, toda
             flag_acknowledge(flag=flag, by=therapist, note="Will bring it up next session.")
 
 
-def _client_history(rng, client, therapist, plan: ClientPlan, today: date) -> tuple[int, int]:
-    # Closed episodes ended some weeks ago; open ones had their last session this week.
-    weeks_since_last = rng.randint(3, 20) if plan.closed else rng.randint(0, 1)
-    last = today - timedelta(weeks=weeks_since_last, days=rng.randint(0, 4))
+def _story_reflection(organization: Organization, client: Client, told: StoryClient) -> None:
+    """The story's therapist took up the rupture and wrote the reflection: its flags resolved
+    once it was repaired, acknowledged while it is not."""
+    therapist = client.primary_therapist
+    flags = Flag.objects.filter(
+        client=client, rating__rupture__isnull=False, kind__in=_REFLECTED_KINDS
+    ).select_related("rating__rupture")
+    for flag in flags.filter(status=FlagStatus.OPEN).order_by("pk"):
+        if flag.rating.rupture.status == RuptureStatus.REPAIRED:
+            flag_resolve(flag=flag, by=therapist, note="Talked it through; back where we were.")
+        else:
+            flag_acknowledge(flag=flag, by=therapist, note="Talked about it the next week.")
+    _reflection_create(
+        organization,
+        flags.get(kind=FlagKind.RUPTURE.value),
+        therapist,
+        told.reflection,
+    )
+
+
+def _reflect(rng: random.Random, organization: Organization, *, exclude) -> None:
+    """Reflections on some of the ruptures and reported tensions that therapists have taken up."""
+    flags = (
+        Flag.objects.filter(
+            client__organization=organization,
+            kind__in=_REFLECTED_KINDS,
+            status__in=(FlagStatus.ACKNOWLEDGED, FlagStatus.RESOLVED),
+        )
+        .exclude(client__in=exclude)
+        .exclude(kind=FlagKind.CLIENT_REPORTED_TENSION.value, rating__rupture__isnull=False)
+        .select_related("client__primary_therapist", "rating__rupture")
+        .order_by("pk")
+    )
+    for flag in flags:
+        if rng.random() >= REFLECTED_SHARE:
+            continue
+        therapist = flag.client.primary_therapist
+        rupture = getattr(flag.rating, "rupture", None)
+        reflection = written_reflection(
+            rng,
+            rupture.dimensions.split() if rupture is not None else (),
+            leaning=BordinDimension.TASKS if therapist.username == TASKS_THERAPIST else None,
+        )
+        _reflection_create(organization, flag, therapist, reflection)
+
+
+def _reflection_create(
+    organization: Organization, flag: Flag, author: User, written: WrittenReflection
+) -> Reflection:
+    markers = {o.code: o for o in options_for(organization.pk, ReflectionOptionKind.MARKER)}
+    strategies = {o.code: o for o in options_for(organization.pk, ReflectionOptionKind.STRATEGY)}
+    reflection = Reflection.objects.create(
+        flag=flag,
+        author=author,
+        marker=markers[written.marker],
+        dimension=written.dimension.value,
+        note=written.note,
+        teaching_consent=written.teaching_consent,
+    )
+    reflection.strategies.set([strategies[code] for code in written.strategies])
+    return reflection
+
+
+def _client_history(
+    rng: random.Random,
+    counts: dict[str, int],
+    organization: Organization,
+    code: str,
+    therapist: User,
+    plan: ClientPlan,
+    last: date,
+) -> Client:
+    client = Client.objects.create(
+        organization=organization,
+        code=code,
+        age_band=plan.age_band,
+        primary_therapist=therapist,
+        active=not plan.closed,
+    )
     first = last - timedelta(weeks=plan.sessions - 1)
     episode = Episode.objects.create(
         client=client,
@@ -138,7 +272,6 @@ def _client_history(rng, client, therapist, plan: ClientPlan, today: date) -> tu
     )
     session_format = SessionFormat.COUPLE if len(plan.raters) > 1 else SessionFormat.INDIVIDUAL
     instruments = {scale: catalogue().for_client(scale, AgeBand(plan.age_band)) for scale in Scale}
-    ratings = 0
     for scores in history(rng, plan):
         day = first + timedelta(weeks=scores.number - 1)
         session = TherapySession.objects.create(
@@ -159,9 +292,12 @@ def _client_history(rng, client, therapist, plan: ClientPlan, today: date) -> tu
                     channel=channel,
                     entered_by=therapist,
                     stored_at=_at(day, hour=9 if scale is Scale.OUTCOME else 10),
+                    tension=scores.tension[rater] if scale is Scale.SESSION else None,
                 )
-                ratings += 1
-    return plan.sessions, ratings
+                counts["ratings"] += 1
+    counts["clients"] += 1
+    counts["sessions"] += plan.sessions
+    return client
 
 
 def _at(day: date, hour: int) -> datetime:
