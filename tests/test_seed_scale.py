@@ -1,18 +1,38 @@
 import hashlib
+import uuid
+from collections import defaultdict
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext
 
 from alliance_app.accounts.models import Membership, Organization, Role, User
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards import selectors, stats
-from alliance_app.feedback.models import Flag, FlagStatus, Rating
-from alliance_app.feedback.services import as_point
-from alliance_app.measures import FlagKind, flags_for, flags_to_raise
+from alliance_app.feedback import ruptures
+from alliance_app.feedback.models import (
+    AllianceMonth,
+    Flag,
+    FlagStatus,
+    Rating,
+    Reflection,
+    Rupture,
+    TensionReport,
+)
+from alliance_app.feedback.services import as_point, rating_submit
+from alliance_app.measures import (
+    FlagKind,
+    Scale,
+    TensionAnswer,
+    flags_for,
+    flags_to_raise,
+    rupture_finding,
+    ruptures_for,
+    tension_finding,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -92,20 +112,61 @@ def test_child_clients_rate_on_the_child_scales():
     assert {"planned", "unplanned", ""} == set(Episode.objects.values_list("closure", flat=True))
 
 
-def test_stored_flags_are_what_the_rules_give():
+def rupture_rows(episode) -> list[tuple]:
+    return list(
+        episode.ruptures.order_by("rater", "rater_label", "session_number").values_list(
+            "rater",
+            "rater_label",
+            "session_number",
+            "total",
+            "baseline",
+            "drop",
+            "threshold",
+            "dimensions",
+            "status",
+            "repaired_number",
+            "sessions_to_repair",
+        )
+    )
+
+
+def found_ruptures(client, org) -> dict:
+    """The pure rule over each rater's session ratings of the client's episode, with the SD in
+    force: (rating id) -> the rupture found there."""
+    episode = client.episodes.get()
+    series = defaultdict(list)
+    for rating in Rating.objects.filter(session__episode=episode, scale=Scale.SESSION.value):
+        series[rating.rater_key].append(rating)
+    found = {}
+    for ratings in series.values():
+        by_number = {rating.session.number: rating for rating in ratings}
+        for rupture in ruptures_for(
+            [as_point(rating) for rating in ratings],
+            s=ruptures.sd_in_force(org).value,
+            rules=org.rupture_rules(),
+            episode_closed=not episode.is_open,
+        ):
+            found[by_number[rupture.session_number].pk] = rupture
+    return found
+
+
+def test_stored_flags_and_ruptures_are_what_the_rules_give():
     seed(sessions=600, seed_value=2)
-    rules = Organization.objects.get(slug="scale").flag_rules()
+    org = Organization.objects.get(slug="scale")
+    rules = org.flag_rules()
+    assert ruptures.sd_in_force(org).source == "measured"
 
     for client in Client.objects.order_by("code")[::2]:
         ratings = list(
             Rating.objects.filter(session__episode__client=client)
-            .select_related("session")
+            .select_related("session", "tension")
             .order_by("session__number", "scale", "rater")
         )
         stored = list(client.flags.all())
         position = {rating.pk: index for index, rating in enumerate(ratings)}
         expected = set()
         by_id = {rating.pk: rating for rating in ratings}
+        found = found_ruptures(client, org)
         for index, rating in enumerate(ratings):
             point = as_point(rating)
             others = [as_point(other) for other in ratings if other is not rating]
@@ -120,6 +181,14 @@ def test_stored_flags_are_what_the_rules_give():
             findings = flags_to_raise(
                 flags_for(point, others, rules), rater=point.rater, unacknowledged=waiting
             )
+            # A rupture's flag says more than a drop from the previous session, and replaces it.
+            if rating.pk in found:
+                findings = [f for f in findings if f.kind is not FlagKind.ALLIANCE_DROP]
+                findings.append(rupture_finding(found[rating.pk], rules))
+            answer = getattr(rating, "tension", None)
+            if answer is not None and answer.tension:
+                answer = TensionAnswer(tension=True, resolution=answer.resolution)
+                findings.append(tension_finding(answer, rules))
             for finding in findings:
                 expected.add(
                     (
@@ -135,12 +204,149 @@ def test_stored_flags_are_what_the_rules_give():
             for flag in stored
         } == expected
         assert all(flag.created_at == flag.rating.created_at for flag in stored)
+        assert {
+            rupture.rating_id: (rupture.total, rupture.baseline, rupture.drop, rupture.status)
+            for rupture in Rupture.objects.filter(episode__client=client)
+        } == {
+            pk: (found.total, found.baseline, found.drop, found.status.value)
+            for pk, found in found.items()
+        }
 
     statuses = set(Flag.objects.values_list("status", flat=True))
     assert FlagStatus.RESOLVED in statuses and FlagStatus.OPEN in statuses
     assert not Flag.objects.filter(
         Q(status=FlagStatus.RESOLVED) & (Q(resolved_at__isnull=True) | Q(resolved_by=None))
     ).exists()
+    assert Flag.objects.filter(kind=FlagKind.RUPTURE.value).exists()
+    assert Flag.objects.filter(kind=FlagKind.CLIENT_REPORTED_TENSION.value).exists()
+
+
+def test_ruptures_and_flags_are_what_rating_submit_finds_storing_one_rating_at_a_time():
+    """Replay a sample of clients through rating_submit, in session order, into copies of their
+    episodes: the copies get the same rupture rows and the same flags (lasting ones aside: the
+    seeded clinic acknowledged them as it went, the replay leaves them open)."""
+    seed(clients=60, sessions=900, seed_value=9)
+    org = Organization.objects.get(slug="scale")
+    with_ruptures = Client.objects.filter(episodes__ruptures__isnull=False).distinct()
+    statuses = set(Rupture.objects.values_list("status", flat=True))
+    assert statuses == {"repaired", "unrepaired", "pending"}
+    sample = [
+        *with_ruptures.order_by("code")[:8],
+        *Client.objects.exclude(pk__in=with_ruptures).order_by("code")[:3],
+    ]
+    replayed_ruptures = 0
+    for client in sample:
+        episode = client.episodes.get()
+        copy = Client.objects.create(
+            organization=org,
+            code=f"{client.code}-again",
+            age_band=client.age_band,
+            primary_therapist=client.primary_therapist,
+            active=client.active,
+        )
+        again = Episode.objects.create(
+            client=copy,
+            therapist=episode.therapist,
+            opened=episode.opened,
+            closed=episode.closed,
+            closure=episode.closure,
+        )
+        for session in episode.sessions.order_by("number"):
+            session_again = TherapySession.objects.create(
+                episode=again, number=session.number, date=session.date, format=session.format
+            )
+            for rating in session.ratings.select_related("tension").order_by("scale", "rater"):
+                told = getattr(rating, "tension", None)
+                rating_submit(
+                    session=session_again,
+                    instrument_code=rating.instrument,
+                    scores=dict(
+                        zip(as_point(rating).instrument.item_keys, rating.items, strict=True)
+                    ),
+                    idempotency_key=uuid.uuid4(),
+                    rater=rating.rater,
+                    rater_label=rating.rater_label,
+                    stored_at=rating.created_at,
+                    tension=told
+                    and TensionAnswer(tension=told.tension, resolution=told.resolution),
+                )
+        assert rupture_rows(again) == rupture_rows(episode)
+        replayed_ruptures += len(rupture_rows(again))
+
+        def flags_of(client):
+            return sorted(
+                (
+                    flag.rating.session.number,
+                    flag.rating.scale,
+                    flag.rating.rater,
+                    flag.kind,
+                    flag.item,
+                    flag.severity,
+                    flag.explanation,
+                )
+                for flag in client.flags.select_related("rating__session")
+                if flag.kind not in LASTING
+            )
+
+        assert flags_of(copy) == flags_of(client)
+        assert sorted(
+            TensionReport.objects.filter(rating__session__episode=again).values_list(
+                "rating__session__number", "tension", "resolution"
+            )
+        ) == sorted(
+            TensionReport.objects.filter(rating__session__episode=episode).values_list(
+                "rating__session__number", "tension", "resolution"
+            )
+        )
+    assert replayed_ruptures >= 8
+
+
+def test_ruptures_tensions_and_reflections_come_in_bulk():
+    seed(clients=300, sessions=4000, seed_value=6)
+    org = Organization.objects.get(slug="scale")
+    episodes = Episode.objects.filter(client__organization=org)
+
+    # Roughly as in Larsson et al. 2018 (a quarter of therapies with a rupture).
+    ruptured = episodes.filter(ruptures__isnull=False).distinct().count()
+    assert 0.1 * episodes.count() <= ruptured <= 0.4 * episodes.count()
+    by_status = dict(Rupture.objects.values_list("status").annotate(n=Count("pk")))
+    assert by_status["repaired"] > by_status["unrepaired"] > 0 and by_status["pending"] > 0
+    dimensions = set(" ".join(Rupture.objects.values_list("dimensions", flat=True)).split())
+    assert {"bond", "goals", "tasks"} <= dimensions
+    # Each rupture has its flag, worked through as the others; no drop flag beside it.
+    assert Flag.objects.filter(kind="rupture").count() == Rupture.objects.count()
+    assert not Flag.objects.filter(kind="alliance_drop", rating__rupture__isnull=False).exists()
+    assert set(Flag.objects.filter(kind="rupture").values_list("status", flat=True)) == {
+        FlagStatus.OPEN,
+        FlagStatus.ACKNOWLEDGED,
+        FlagStatus.RESOLVED,
+    }
+
+    session_ratings = Rating.objects.filter(scale="session")
+    answered = TensionReport.objects.count()
+    yes = TensionReport.objects.filter(tension=True)
+    assert 0.75 * session_ratings.count() <= answered <= 0.95 * session_ratings.count()
+    assert 0.03 * answered <= yes.count() <= 0.2 * answered
+    assert {1, 5} <= set(yes.values_list("resolution", flat=True))
+    assert Flag.objects.filter(kind="client_reported_tension").count() == yes.count()
+    # Tension answered at a rupture says yes far more often than elsewhere.
+    at_ruptures = TensionReport.objects.filter(rating__rupture__isnull=False)
+    assert at_ruptures.filter(tension=True).count() > 3 * (yes.count() / answered) * (
+        at_ruptures.count()
+    )
+    # The monthly summary rows count the client's own answers.
+    own = TensionReport.objects.filter(rating__rater="client", rating__rater_label="")
+    assert (
+        AllianceMonth.objects.aggregate(n=Sum("tensions"))["n"] == own.filter(tension=True).count()
+    )
+    assert AllianceMonth.objects.aggregate(n=Sum("tensions_answered"))["n"] == own.count()
+
+    reflections = Reflection.objects.select_related("flag__client")
+    assert reflections.count() > 20
+    assert all(r.author_id == r.flag.client.primary_therapist_id for r in reflections)
+    assert reflections.filter(teaching_consent=True).exclude(note="").exists()
+    assert not reflections.filter(flag__status=FlagStatus.OPEN).exists()
+    assert not reflections.filter(strategies__isnull=True).exists()
 
 
 def test_the_same_seed_gives_the_same_clinic_and_replace_rebuilds_it():

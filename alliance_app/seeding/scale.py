@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.audit.models import AuditEntry
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
+from alliance_app.feedback import ruptures
 from alliance_app.feedback.models import (
     ITEM_FIELDS,
     AllianceMonth,
@@ -28,8 +29,14 @@ from alliance_app.feedback.models import (
     FlagStatus,
     OutcomeEnds,
     Rating,
+    Reflection,
+    ReflectionOptionKind,
     RemoteLink,
+    Rupture,
+    RuptureSD,
+    TensionReport,
 )
+from alliance_app.feedback.reflections import options_for
 from alliance_app.feedback.services import instrument_for_client
 from alliance_app.measures import (
     LASTING_KINDS,
@@ -40,8 +47,18 @@ from alliance_app.measures import (
     Scale,
     flags_for,
     flags_to_raise,
+    tension_finding,
 )
-from alliance_app.seeding.demo import DEMO_MIX, Alliance, ClientPlan, Course, history
+from alliance_app.seeding.demo import (
+    DEMO_MIX,
+    Alliance,
+    ClientPlan,
+    Course,
+    fall_for,
+    fewest_sessions,
+    history,
+    written_reflection,
+)
 
 BENCH_PASSWORD = "alliance-bench"  # noqa: S105 -- shared by every synthetic account; never real
 KEY_NAMESPACE = uuid.UUID("0c6b1f7e-93a4-4d2b-8a57-3f0d2e9c5b41")
@@ -61,6 +78,8 @@ RESOLUTION_NOTES = (
     "Raised in supervision; plan reviewed with the client.",
 )
 ACKNOWLEDGEMENT_NOTE = "Will bring it up next session."
+# Of the ruptures and reported tensions therapists have taken up, how many they reflected on.
+REFLECTED_SHARE = 0.5
 # DEMO_MIX without its closures: at scale, CLOSED_SHARE decides which episodes have ended.
 TRAIT_MIX = tuple(
     (count, {key: value for key, value in traits.items() if key != "closed"})
@@ -122,7 +141,9 @@ def client_plans(
     plans = []
     for count in session_counts(rng, clients=clients, sessions=sessions):
         traits = _traits(rng, count)
-        plans.append(ClientPlan(sessions=count, closed=_closure(rng, traits, count), **traits))
+        closed = _closure(rng, traits, count)
+        fall = fall_for(rng, traits["alliance"])
+        plans.append(ClientPlan(sessions=count, closed=closed, fall=fall, **traits))
     owners = _caseloads(rng, plans, therapists)
     return [
         ScaleClient(code=f"C-{number:06d}", plan=plan, therapist=owner)
@@ -130,16 +151,9 @@ def client_plans(
     ]
 
 
-def _fewest_sessions(traits: dict) -> int:
-    # As in demo_plans: a dip needs sessions around it, a course needs a few to show.
-    if traits["alliance"] in (Alliance.DROP, Alliance.RUPTURE_REPAIR):
-        return 5
-    return 4 if traits["course"] is not Course.IMPROVING else 1
-
-
 def _traits(rng: random.Random, sessions: int) -> dict:
     fitting = [
-        (count, traits) for count, traits in TRAIT_MIX if _fewest_sessions(traits) <= sessions
+        (count, traits) for count, traits in TRAIT_MIX if fewest_sessions(traits) <= sessions
     ]
     return rng.choices([traits for _, traits in fitting], [count for count, _ in fitting])[0]
 
@@ -273,6 +287,7 @@ class RowBatch:
     episodes: list[Episode] = field(default_factory=list)
     sessions: list[TherapySession] = field(default_factory=list)
     ratings: list[Rating] = field(default_factory=list)
+    tension_reports: list[TensionReport] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
 
     def insert(self) -> Counter:
@@ -291,12 +306,16 @@ class RowBatch:
             (Episode, self.episodes),
             (TherapySession, self.sessions),
             (Rating, self.ratings),
+            (TensionReport, self.tension_reports),
             (Flag, self.flags),
         )
 
 
 def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: RowBatch) -> None:
-    """Add one client's episode, sessions, ratings and flags to `batch`."""
+    """Add one client's episode, sessions, ratings, tension answers and flags to `batch`.
+
+    Ruptures are left to `ruptures_settle`, once the organisation's SD is measured.
+    """
     plan = entry.plan
     therapist = clinic.therapists[entry.therapist]
     client = Client(
@@ -368,6 +387,15 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
                     ],
                 )
                 earlier[scale, rater].append(point)
+                answer = scores.tension[rater] if scale is Scale.SESSION else None
+                if answer is not None:
+                    batch.tension_reports.append(
+                        TensionReport(
+                            rating=rating, tension=answer.tension, resolution=answer.resolution
+                        )
+                    )
+                    told = tension_finding(answer, clinic.rules)
+                    findings += [told] if told is not None else []
                 for finding in findings:
                     flag = _flag(rng, clinic, client, rating, finding, therapist)
                     batch.flags.append(flag)
@@ -383,22 +411,120 @@ def _flag(
     finding: Finding,
     therapist: User,
 ) -> Flag:
-    """The flag as rating_submit stores it, then worked through as a clinic would: flags older
-    than three weeks resolved in a later session, some of the last fortnight's acknowledged."""
+    """The flag as rating_submit stores it, then worked through as a clinic would."""
     flag = Flag.from_finding(finding, client=client, rating=rating)
-    age = (clinic.today - rating.session.date).days
+    _work_through(rng, clinic.today, flag, rating.session.date, therapist.pk)
+    return flag
+
+
+def _work_through(
+    rng: random.Random, today: date, flag: Flag, session_date: date, therapist_id: int
+) -> None:
+    """Flags older than three weeks resolved in a later session, some of the last fortnight's
+    acknowledged, the rest open."""
+    age = (today - session_date).days
     if age > 21:
-        at = rating.created_at + timedelta(days=rng.randint(1, 14), hours=2)
+        at = flag.created_at + timedelta(days=rng.randint(1, 14), hours=2)
         flag.status = FlagStatus.RESOLVED
-        flag.acknowledged_by = flag.resolved_by = therapist
+        flag.acknowledged_by_id = flag.resolved_by_id = therapist_id
         flag.acknowledged_at = flag.resolved_at = at
         flag.resolved_note = rng.choice(RESOLUTION_NOTES)
     elif age > 7 and rng.random() < 0.5:
         flag.status = FlagStatus.ACKNOWLEDGED
-        flag.acknowledged_by = therapist
-        flag.acknowledged_at = rating.created_at + timedelta(days=rng.randint(1, 3))
+        flag.acknowledged_by_id = therapist_id
+        flag.acknowledged_at = flag.created_at + timedelta(days=rng.randint(1, 3))
         flag.acknowledged_note = ACKNOWLEDGEMENT_NOTE
-    return flag
+
+
+_WORKED_THROUGH = (
+    "status",
+    "acknowledged_by",
+    "acknowledged_at",
+    "acknowledged_note",
+    "resolved_by",
+    "resolved_at",
+    "resolved_note",
+)
+
+
+def ruptures_settle(rng: random.Random, organization: Organization, today: date) -> Counter:
+    """The organisation's ruptures, found in its inserted ratings, with the flags rating_submit
+    and a clinic would have left.
+
+    The pooled SD is measured first, so that the threshold is the one the pages show. Storing the
+    ratings one by one in session order, rating_submit would have found the same ruptures (a
+    rating's rupture depends on the earlier ratings only) and raised no drop flag beside a
+    rupture flag. The rupture flags are worked through like the others, and therapists reflect on
+    some of the ruptures and tensions they took up.
+    """
+    ruptures.sd_measure(organization)
+    found = ruptures.rebuild(organization, raise_flags=True)
+    flags = Flag.objects.filter(client__organization=organization)
+    _delete_all(flags.filter(kind=FlagKind.ALLIANCE_DROP.value, rating__rupture__isnull=False))
+    raised = list(
+        flags.filter(kind=FlagKind.RUPTURE.value, status=FlagStatus.OPEN)
+        .select_related("rating__session", "client")
+        .only("created_at", "rating__session__date", "client__primary_therapist_id")
+        .order_by("pk")
+    )
+    for flag in raised:
+        _work_through(rng, today, flag, flag.rating.session.date, flag.client.primary_therapist_id)
+    Flag.objects.bulk_update(raised, _WORKED_THROUGH, batch_size=BATCH_SIZE)
+    reflections, strategies = _reflections(rng, organization, flags)
+    return Counter(
+        {
+            str(Rupture._meta.verbose_name_plural): found,
+            str(Reflection._meta.verbose_name_plural): reflections,
+            "reflection strategies": strategies,
+        }
+    )
+
+
+def _reflections(rng: random.Random, organization: Organization, flags) -> tuple[int, int]:
+    """Reflections, in bulk, on a share of the rupture flags and of the tension flags beside no
+    rupture that have been taken up; the one on a rupture covers the tension reported with it."""
+    taken_up = (
+        flags.filter(
+            kind__in=(FlagKind.RUPTURE.value, FlagKind.CLIENT_REPORTED_TENSION.value),
+            status__in=(FlagStatus.ACKNOWLEDGED, FlagStatus.RESOLVED),
+        )
+        .exclude(kind=FlagKind.CLIENT_REPORTED_TENSION.value, rating__rupture__isnull=False)
+        .order_by("pk")
+        .values_list(
+            "pk", "client__primary_therapist_id", "rating__rupture__dimensions", "acknowledged_at"
+        )
+    )
+    markers = {o.code: o.pk for o in options_for(organization.pk, ReflectionOptionKind.MARKER)}
+    strategies = {o.code: o.pk for o in options_for(organization.pk, ReflectionOptionKind.STRATEGY)}
+    reflections, chosen = [], []
+    for flag_id, therapist_id, dimensions, at in taken_up.iterator(chunk_size=BATCH_SIZE):
+        if rng.random() >= REFLECTED_SHARE:
+            continue
+        written = written_reflection(rng, (dimensions or "").split())
+        reflections.append(
+            Reflection(
+                flag_id=flag_id,
+                author_id=therapist_id,
+                created_at=at,
+                updated_at=at,
+                marker_id=markers[written.marker],
+                dimension=written.dimension.value,
+                note=written.note,
+                teaching_consent=written.teaching_consent,
+            )
+        )
+        chosen.append(written.strategies)
+    Reflection.objects.bulk_create(reflections, batch_size=BATCH_SIZE)
+    Chosen = Reflection.strategies.through
+    rows = Chosen.objects.bulk_create(
+        (
+            Chosen(reflection_id=reflection.pk, reflectionoption_id=strategies[code])
+            for reflection, codes in zip(reflections, chosen, strict=True)
+            for code in codes
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    return len(reflections), len(rows)
 
 
 def organization_delete(organization: Organization) -> None:
@@ -415,9 +541,15 @@ def organization_delete(organization: Organization) -> None:
         )
     clients = Client.objects.filter(organization=organization)
     sessions = TherapySession.objects.filter(episode__client__in=clients)
+    flags = Flag.objects.filter(client__in=clients)
+    reflections = Reflection.objects.filter(flag__in=flags)
     with transaction.atomic():
         for rows in (
-            Flag.objects.filter(client__in=clients),
+            Reflection.strategies.through.objects.filter(reflection__in=reflections),
+            reflections,
+            Rupture.objects.filter(episode__client__in=clients),
+            TensionReport.objects.filter(rating__session__in=sessions),
+            flags,
             RemoteLink.objects.filter(session__in=sessions),
             OutcomeEnds.objects.filter(episode__client__in=clients),
             AllianceMonth.objects.filter(episode__client__in=clients),
@@ -447,7 +579,8 @@ def tables_analyze() -> None:
     if connection.vendor != "postgresql":
         return
     models = (Organization, Team, User, Membership, Membership.supervised_teams.through)
-    models += (Client, Episode, TherapySession, Rating, Flag, OutcomeEnds, AllianceMonth)
+    models += (Client, Episode, TherapySession, Rating, TensionReport, Flag, OutcomeEnds)
+    models += (AllianceMonth, RuptureSD, Rupture, Reflection, Reflection.strategies.through)
     tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {tables}")

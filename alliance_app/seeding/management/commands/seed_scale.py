@@ -21,7 +21,7 @@ from tqdm import tqdm
 from alliance_app.accounts.models import Organization, User
 from alliance_app.clinic.models import Episode
 from alliance_app.feedback import rollups
-from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
+from alliance_app.feedback.models import AllianceMonth, Flag, OutcomeEnds
 from alliance_app.seeding.scale import (
     MAX_SESSIONS,
     Clinic,
@@ -30,6 +30,7 @@ from alliance_app.seeding.scale import (
     client_plans,
     client_rows,
     organization_delete,
+    ruptures_settle,
     staff_create,
     staff_usernames,
     tables_analyze,
@@ -41,7 +42,8 @@ CLIENTS_PER_CHUNK = 250
 
 class Command(BaseCommand):
     help = (
-        "Create a large synthetic organisation (teams, staff, clients, sessions, ratings, flags)."
+        "Create a large synthetic organisation (teams, staff, clients, sessions, ratings, tension "
+        "answers, flags, ruptures, reflections)."
     )
 
     def add_arguments(self, parser):
@@ -99,10 +101,17 @@ class Command(BaseCommand):
         episodes = Episode.objects.filter(client__organization=organization)
         rollups.rebuild(episodes)
         tables_analyze()
+        with transaction.atomic():
+            counts += ruptures_settle(rng, organization, clinic.today)
+        tables_analyze()
         for model in (OutcomeEnds, AllianceMonth):
             counts[str(model._meta.verbose_name_plural)] = model.objects.filter(
                 episode__in=episodes
             ).count()
+        # Drop flags beside a rupture flag went, rupture flags came.
+        counts[str(Flag._meta.verbose_name_plural)] = Flag.objects.filter(
+            client__organization=organization
+        ).count()
         elapsed = time.perf_counter() - started
 
         total = sum(counts.values())
