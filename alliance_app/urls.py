@@ -8,6 +8,7 @@ from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
 from alliance_app.dashboards import clients as client_views
+from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 
@@ -37,6 +38,8 @@ urlpatterns = [
     path("inbox/", dashboard_views.inbox, name="inbox"),
     path("team/", dashboard_views.team_statistics, name="team_statistics"),
     path("overview/", dashboard_views.overview, name="overview"),
+    path("supervision/", supervision_views.supervision_index, name="supervision_index"),
+    path("supervision/<int:pk>/", supervision_views.supervision, name="supervision"),
     path(
         "flags/<int:pk>/<str:action>/",
         dashboard_views.flag_action,

@@ -92,6 +92,22 @@ MATRIX = {
     "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
     "team_statistics": row("get", lambda w: "/team/", *OUT, 403, 403, 200, 200, 200, 200),
     "overview": row("get", lambda w: "/overview/", *OUT, 403, 403, 403, 403, 200, 200),
+    # A therapist is sent to their own supervision page; the others see whom they may open.
+    "supervision_index": row(
+        "get", lambda w: reverse("supervision_index"), *OUT, 302, 302, 200, 200, 200, 200
+    ),
+    # The therapist's own page, their team's supervisor and the admin; not a colleague.
+    "supervision": row(
+        "get",
+        lambda w: reverse("supervision", args=[w.users["therapist"].pk]),
+        *OUT,
+        200,
+        404,
+        200,
+        404,
+        200,
+        404,
+    ),
     "flag_action": row(
         "post",
         lambda w: reverse("flag_action", args=[w.flag.pk, "acknowledge"]),

@@ -16,12 +16,25 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from alliance_app.audit.models import AuditEntry
 from alliance_app.clinic.models import Client
+from tests import factories
+from tests.factories import rate
 from tests.test_access_matrix import World
 
 pytestmark = pytest.mark.django_db
 
+def therapist_with_a_rupture(world: World):
+    """The supervision page names the clients whose ruptures it lists: give the world's client
+    one (two steady sessions, then a fall), and name their therapist."""
+    episode = world.session.episode
+    after = episode.sessions.count()
+    for offset, items in enumerate(("9.5 9.5 9.5 9.5", "9.5 9.5 9.5 9.5", "7 7 7 7"), 1):
+        rate(factories.therapy_session(episode, number=after + offset), "session-adult", items)
+    return world.users["therapist"]
+
+
 # The record each URL's id names, from the world of test_access_matrix.
 RECORD_OF = {
+    "supervision": therapist_with_a_rupture,
     "client_detail": lambda w: w.client,
     "client_export": lambda w: w.client,
     "client_delete": lambda w: w.client,

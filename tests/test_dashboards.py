@@ -123,7 +123,8 @@ def test_the_client_page_carries_the_chart_and_the_flag_actions(client, world):
     assert 'data-chart="client-chart-data"' in html
     figure = json.loads(html.split('id="client-chart-data">', 1)[1].split("</script>", 1)[0])
     names = {trace.get("name") for trace in figure["data"]}
-    assert {"Outcome · client", "Session · client", "Flag"} <= names
+    # A-1's fall from 39.9 to 38.0 is a rupture: marked as one, its flag told in the hover.
+    assert {"Outcome · client", "Session · client", "Rupture"} <= names
     notes = {note["text"] for note in figure["layout"]["annotations"]}
     assert {"clinical cutoff 25.0", "reliable-change band"} <= notes
     assert "Acknowledge" in html and "Close this episode of care" in html
@@ -182,7 +183,7 @@ def test_the_admin_sees_every_flag_and_therapists_have_no_inbox(client, world):
 
 def test_team_statistics_cover_the_supervised_therapists(client, world):
     response = page(client, world.sue, "team_statistics")
-    names = [name for name, _ in response.context["rows"]]
+    names = [name for name, *_ in response.context["rows"]]
     assert names == ["Ann", "Ben"]  # Sue has no caseload of her own; Cal is in the South team
     totals = response.context["totals"]
     assert (totals.active_clients, totals.sessions) == (3, 6)  # A-3 has no episode yet
@@ -193,8 +194,8 @@ def test_team_statistics_cover_the_supervised_therapists(client, world):
 
 def test_the_overview_is_for_admins_and_goes_by_team(client, world):
     response = page(client, world.admin, "overview")
-    assert [name for name, _ in response.context["rows"]] == ["North", "South"]
-    north, south = (row for _, row in response.context["rows"])
+    assert [name for name, *_ in response.context["rows"]] == ["North", "South"]
+    north, south = (row for _, row, _link in response.context["rows"])
     assert (north.sessions, south.sessions) == (6, 1)
     # The trend chart draws a line per team, not per therapist.
     chart = json.loads(response.context["chart"])
@@ -228,11 +229,14 @@ PAGES = {
     # page: (who looks, the URL, its queries: session, the user with their membership, then the
     # page's own)
     "caseload": (Role.THERAPIST, lambda w: reverse("caseload"), 3),
-    # the client page also records that it was viewed: one insert into the audit trail
-    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 10),
+    # the client page also records that it was viewed: one insert into the audit trail; and
+    # reads the episode's ruptures for the chart
+    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 11),
     "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 6),
-    "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 6),
-    "overview": (Role.ADMIN, lambda w: reverse("overview"), 7),
+    # the team pages count ruptures by therapist and status: one query (tests/test_supervision
+    # pins them again on data with ruptures)
+    "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),
+    "overview": (Role.ADMIN, lambda w: reverse("overview"), 8),
 }
 
 

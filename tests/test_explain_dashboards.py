@@ -8,7 +8,14 @@ from tests.test_dashboards import World
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ("caseload", "client page", "supervisor inbox", "team statistics", "overview")
+PAGES = (
+    "caseload",
+    "client page",
+    "supervisor inbox",
+    "team statistics",
+    "overview",
+    "supervision",
+)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")

@@ -6,10 +6,15 @@ from .models import Role
 
 # The pages each role works from, in menu order.
 NAVIGATION = {
-    Role.THERAPIST: [("caseload", _("Caseload")), ("exports", _("Exports"))],
+    Role.THERAPIST: [
+        ("caseload", _("Caseload")),
+        ("supervision_index", _("My supervision page")),
+        ("exports", _("Exports")),
+    ],
     Role.SUPERVISOR: [
         ("inbox", _("Flag inbox")),
         ("team_statistics", _("Team statistics")),
+        ("supervision_index", _("Supervision")),
         ("caseload", _("My caseload")),
         ("exports", _("Exports")),
     ],

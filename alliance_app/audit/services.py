@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.db import models
 from django.http import HttpRequest
 
@@ -30,6 +32,38 @@ def audit_record(
     actor=None,
 ) -> AuditEntry:
     """Add one entry to the audit trail; `detail` names things, it never holds clinical content."""
+    if obj is not None:
+        object_type, object_id = obj._meta.model_name, str(obj.pk)
+    return AuditEntry.objects.create(
+        **_who(request, actor, organization),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        detail=detail[:300],
+        **request_origin(request),
+    )
+
+
+def audit_record_each(
+    request: HttpRequest, *, action: str, object_type: str, objects: Iterable[tuple[str, str]]
+) -> None:
+    """One entry per (object id, detail), written in one INSERT: a page that lists several
+    clients' records names each client, however many there are."""
+    who, origin = _who(request, None, None), request_origin(request)
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            **who,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            detail=detail[:300],
+            **origin,
+        )
+        for object_id, detail in objects
+    )
+
+
+def _who(request: HttpRequest | None, actor, organization: Organization | None) -> dict:
     user = getattr(request, "user", None)
     if actor is None and user is not None and user.is_authenticated:
         actor = user
@@ -40,15 +74,8 @@ def audit_record(
         else:
             membership = getattr(actor, "membership", None)
         organization_id = membership.organization_id if membership else None
-    if obj is not None:
-        object_type, object_id = obj._meta.model_name, str(obj.pk)
-    return AuditEntry.objects.create(
-        organization_id=organization_id,
-        actor=actor,
-        actor_name=actor.get_username()[:150] if actor else "",
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        detail=detail[:300],
-        **request_origin(request),
-    )
+    return {
+        "organization_id": organization_id,
+        "actor": actor,
+        "actor_name": actor.get_username()[:150] if actor else "",
+    }

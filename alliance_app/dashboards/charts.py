@@ -20,30 +20,54 @@ from html import escape
 from typing import Any
 
 import plotly.io as pio
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
-from alliance_app.measures import Instrument, Scale, Thresholds
+from alliance_app.feedback.models import rater_key
+from alliance_app.measures import BordinDimension, Instrument, RuptureStatus, Scale, Thresholds
 
+from .ruptures import Estimate, MonthRow, shown
 from .stats import CLIENT_RATER, MonthlyMean
 
 RATER_COLOURS = ("#2f6f73", "#e0a458", "#4a5fa8", "#6b6b6b", "#8c5e9e")
 RATER_SYMBOLS = ("circle", "square", "diamond", "triangle-down", "cross")
 FLAG_COLOUR = "#a4262c"
+RUPTURE_COLOUR = "#b45309"
+REPAIR_COLOUR = "#1b7837"
+PENDING_COLOUR = "#8a97a0"
+RUPTURE_KIND = "rupture"
+# What `client_chart` reads of each rupture row.
+RUPTURE_FIELDS = (
+    "rating_id",
+    "rater",
+    "rater_label",
+    "session_number",
+    "total",
+    "baseline",
+    "drop",
+    "dimensions",
+    "status",
+    "repaired_number",
+)
 CUTOFF_COLOUR = "#555555"
 BAND_COLOUR = "#2f6f73"
 FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
+LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}
 SCALE_ROWS = {Scale.OUTCOME.value: 1, Scale.SESSION.value: 2}
 TOTAL_MAX = 40
-# Alliance totals cluster in the high 30s; the full 0-40 range would flatten every rupture.
-SESSION_Y_FLOOR = 20
+# Alliance totals cluster in the high 30s; the full 0-40 range would flatten every rupture, and
+# a rupture of a point or two against a client's own level must show as a V.
+SESSION_Y_FLOOR = 30
 
 Point = Mapping[str, Any]
 Trend = Mapping[str, Mapping[str, Sequence[Point]]]
 
 
 def client_chart(
-    trend: Trend, flags: Iterable[Mapping[str, Any]], thresholds: Mapping[str, Thresholds]
+    trend: Trend,
+    flags: Iterable[Mapping[str, Any]],
+    thresholds: Mapping[str, Thresholds],
+    ruptures: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One client's outcome (top) and session (bottom) totals per session, as a plotly dict.
 
@@ -51,6 +75,12 @@ def client_chart(
     status); `thresholds` maps every instrument code in the trend to what its ratings are judged
     by in the client's organisation (`FlagRules.thresholds`), for item labels, cut-offs and the
     reliable-change band, so the chart draws the lines the flags were raised against.
+
+    `ruptures` are the episode's rupture rows (rating_id, rater, rater_label, session_number,
+    total, baseline, drop, dimensions, status, repaired_number): each is drawn as its V, the dip
+    marked with a dotted line down from the rater's usual level and the return marked at the
+    repair session, apart from the fixed-cutoff flags. A rupture's own flag is told in the dip's
+    hover text rather than drawn a second time on the same point.
     """
     data = [
         _rater_trace(rater_key, scale, points, thresholds, position)
@@ -75,7 +105,13 @@ def client_chart(
     session_floor = _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value))
     layout["yaxis2"].update(range=[session_floor, TOTAL_MAX], title={"text": gettext("Total")})
     _add_reference_lines(layout, trend, thresholds)
-    data += _flag_traces(trend, flags)
+    flags = list(flags)
+    drawn = {row["rating_id"] for row in ruptures}
+    data += _flag_traces(
+        trend,
+        [f for f in flags if not (f["kind"] == RUPTURE_KIND and f["rating_id"] in drawn)],
+    )
+    data += _rupture_traces(trend, ruptures, flags)
     return _figure(data, layout)
 
 
@@ -119,7 +155,10 @@ def monthly_chart(
             }
         )
     layout = _base_layout() | {
-        "xaxis": {"title": {"text": gettext("Month")}, "dtick": "M1", "tickformat": "%b %Y"},
+        # The legend above the plot: on a narrow screen the months' labels turn upright and
+        # would run into it below. No axis title: the ticks name the months.
+        "xaxis": {"dtick": "M1", "tickformat": "%b %Y", "automargin": True},
+        "legend": LEGEND_ABOVE,
         "yaxis": {
             "title": {"text": gettext("Mean session rating")},
             "range": [_zoomed_floor(row.mean for row in monthly), TOTAL_MAX],
@@ -340,6 +379,225 @@ def _flag_traces(trend: Trend, flags: Iterable[Mapping[str, Any]]) -> list[dict[
             }
         )
     return traces
+
+
+_FELL_MOST = {
+    BordinDimension.BOND: gettext_lazy("the bond item"),
+    BordinDimension.GOALS: gettext_lazy("goals"),
+    BordinDimension.TASKS: gettext_lazy("tasks"),
+    BordinDimension.GENERAL: gettext_lazy("the session as a whole"),
+}
+
+
+def rupture_hover(rupture: Mapping[str, Any]) -> str:
+    """A rupture in words: "Rupture: 36.5, 3.0 below the usual 39.5; goals fell most"."""
+    parts = [str(_FELL_MOST[BordinDimension(code)]) for code in rupture["dimensions"].split()]
+    if len(parts) == 1:
+        fell = gettext("%(part)s fell most") % {"part": parts[0]}
+    else:
+        fell = gettext("%(parts)s fell most, equally") % {"parts": gettext(" and ").join(parts)}
+    return gettext("Rupture: %(total)s, %(drop)s below the usual %(baseline)s; %(fell)s") % {
+        "total": shown(rupture["total"]),
+        "drop": shown(rupture["drop"]),
+        "baseline": shown(rupture["baseline"]),
+        "fell": fell,
+    }
+
+
+def _rupture_outcome(rupture: Mapping[str, Any]) -> str:
+    if rupture["status"] == RuptureStatus.REPAIRED:
+        return gettext("Repaired at session %(number)s") % {"number": rupture["repaired_number"]}
+    if rupture["status"] == RuptureStatus.UNREPAIRED:
+        return gettext("Not repaired")
+    return gettext("Not yet repaired: the next sessions will tell")
+
+
+def _rupture_traces(
+    trend: Trend, ruptures: Sequence[Mapping[str, Any]], flags: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The V of each rupture on the session axes: the dip, the fall from the usual level, and
+    the return; one legend entry for each kind of mark."""
+    if not ruptures:
+        return []
+    flag_status, other_flags = {}, {}
+    for flag in flags:
+        if flag["kind"] == RUPTURE_KIND:
+            flag_status[flag["rating_id"]] = flag["status"]
+        else:
+            # The dip's marker covers the point: its other flags are told with it.
+            other_flags.setdefault(flag["rating_id"], []).append(
+                f"⚠ {escape(flag['explanation'])} ({escape(flag['status'])})"
+            )
+    totals = {
+        (rater_key, point["session_number"]): point["total"]
+        for rater_key, series in trend.items()
+        for point in series.get(Scale.SESSION.value, [])
+    }
+    dips, falls, repairs = [], {"x": [], "y": []}, []
+    for rupture in ruptures:
+        key = rater_key(rupture["rater"], rupture["rater_label"])
+        number, baseline = rupture["session_number"], rupture["baseline"]
+        who = "" if key == CLIENT_RATER else f"{_rater_name(key)} · "
+        lines = [who + rupture_hover(rupture), _rupture_outcome(rupture)]
+        if rupture["rating_id"] in flag_status:
+            lines.append(
+                gettext("Flag: %(status)s") % {"status": escape(flag_status[rupture["rating_id"]])}
+            )
+        lines += other_flags.get(rupture["rating_id"], [])
+        dips.append((number, float(rupture["total"]), "<br>".join(lines)))
+        # A short level line at the usual level, and the fall from it down to the dip.
+        falls["x"] += [number - 0.3, number + 0.3, None, number, number, None]
+        level = float(baseline)
+        falls["y"] += [level, level, None, level, float(rupture["total"]), None]
+        repaired_at = rupture["repaired_number"]
+        if rupture["status"] == RuptureStatus.REPAIRED and (key, repaired_at) in totals:
+            total = totals[key, repaired_at]
+            text = gettext("Repaired at session %(number)s: %(total).1f, back near %(baseline)s")
+            values = {"number": repaired_at, "total": total, "baseline": shown(baseline)}
+            repairs.append((repaired_at, total, who + text % values))
+    traces = [
+        {
+            "type": "scatter",
+            "x": falls["x"],
+            "y": falls["y"],
+            "mode": "lines",
+            "name": gettext("Usual level"),
+            "legendgroup": "ruptures",
+            "showlegend": False,
+            "line": {"color": RUPTURE_COLOUR, "dash": "dot", "width": 1.5},
+            "hoverinfo": "skip",
+            "cliponaxis": False,
+            **_axes(SCALE_ROWS[Scale.SESSION.value]),
+        },
+        _mark_trace(gettext("Rupture"), "ruptures", dips, "triangle-down", RUPTURE_COLOUR),
+    ]
+    if repairs:
+        traces.append(
+            _mark_trace(gettext("Repair"), "repairs", repairs, "circle-open", REPAIR_COLOUR)
+        )
+    return traces
+
+
+def _mark_trace(
+    name: str, group: str, points: list[tuple[int, float, str]], symbol: str, colour: str
+) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "x": [x for x, _y, _text in points],
+        "y": [y for _x, y, _text in points],
+        "mode": "markers",
+        "name": name,
+        "legendgroup": group,
+        "marker": {
+            "symbol": symbol,
+            "size": 16,
+            "color": colour,
+            "line": {"color": colour if symbol.endswith("-open") else "#ffffff", "width": 2.5},
+        },
+        "hovertext": [text for _x, _y, text in points],
+        "hoverinfo": "text",
+        "cliponaxis": False,
+        **_axes(SCALE_ROWS[Scale.SESSION.value]),
+    }
+
+
+DIMENSION_NAMES = {
+    BordinDimension.BOND: gettext_lazy("Bond"),
+    BordinDimension.GOALS: gettext_lazy("Goals"),
+    BordinDimension.TASKS: gettext_lazy("Tasks"),
+    BordinDimension.GENERAL: gettext_lazy("Session as a whole"),
+}
+
+
+def profile_chart(lines: Sequence[tuple[str, Mapping[str, Estimate]]]) -> dict[str, Any]:
+    """The Bordin profile: each line's (the therapist's, the team's) share of ruptures by the
+    part of the alliance that fell most, as horizontal bars. A line with too few ruptures for
+    shares is left out; the page says so."""
+    order = list(BordinDimension)
+    data = []
+    for position, (name, profile) in enumerate(lines):
+        shares = [profile[code.value].shown for code in order]
+        if any(share is None for share in shares):
+            continue
+        basis = profile[order[0].value].basis
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": escape(name),
+                "y": [str(DIMENSION_NAMES[code]) for code in order],
+                "x": [round(100 * share, 1) for share in shares],
+                "marker": {"color": _cycle(RATER_COLOURS, position)},
+                "hovertext": [
+                    gettext("%(name)s: %(share).0f%% of %(count)s ruptures")
+                    % {"name": escape(name), "share": 100 * share, "count": basis}
+                    for share in shares
+                ],
+                "hoverinfo": "text",
+            }
+        )
+    layout = _base_layout() | {
+        "barmode": "group",
+        "xaxis": {"title": {"text": gettext("Share of ruptures (%)")}, "range": [0, 100]},
+        "yaxis": {"autorange": "reversed"},
+        "margin": {"l": 130, "r": 16, "t": 16, "b": 40},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0},
+    }
+    return _figure(data, layout)
+
+
+def rupture_month_chart(months: Sequence[MonthRow]) -> dict[str, Any]:
+    """Ruptures per month, stacked by what became of them."""
+    x = [row.month.isoformat() for row in months]
+    data = []
+    for status, name, colour in (
+        (RuptureStatus.REPAIRED, gettext("Repaired"), REPAIR_COLOUR),
+        (RuptureStatus.UNREPAIRED, gettext("Unrepaired"), RUPTURE_COLOUR),
+        (RuptureStatus.PENDING, gettext("Pending"), PENDING_COLOUR),
+    ):
+        counts = [getattr(row, status.value) for row in months]
+        if not any(counts):
+            continue
+        data.append(
+            {
+                "type": "bar",
+                "name": name,
+                "x": x,
+                "y": counts,
+                "marker": {"color": colour},
+                "hovertext": [
+                    gettext("%(month)s: %(count)s %(status)s of %(rated)s rated sessions")
+                    % {
+                        "month": row.month.strftime("%Y-%m"),
+                        "count": count,
+                        "status": name.lower(),
+                        "rated": row.rated,
+                    }
+                    for row, count in zip(months, counts, strict=True)
+                ],
+                "hoverinfo": "text",
+            }
+        )
+    tallest = max((row.repaired + row.unrepaired + row.pending for row in months), default=0)
+    layout = _base_layout() | {
+        "barmode": "stack",
+        "xaxis": {"dtick": "M1", "tickformat": "%b %Y", "automargin": True},
+        # Whole ruptures: one tick each while there are few, plotly's own steps beyond.
+        "yaxis": {
+            "title": {"text": gettext("Ruptures")},
+            "rangemode": "tozero",
+            **({"dtick": 1} if tallest <= 10 else {}),
+        },
+        "legend": {
+            "orientation": "h",
+            "traceorder": "normal",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "x": 0,
+        },
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+    }
+    return _figure(data, layout)
 
 
 def _zoomed_floor(totals: Iterable[float]) -> int:

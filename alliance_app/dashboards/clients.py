@@ -31,12 +31,18 @@ from .selectors import rating_rows
 
 @login_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A client's current (or latest) episode: chart, flags, sessions, and today's session."""
+    """A client's current (or latest) episode: chart, flags, sessions, and today's session.
+
+    `?episode=<id>` shows another of the client's episodes (the supervision page links to the
+    one a rupture was in)."""
     client = get_visible_client(request, pk)
     membership = require_membership(request)
     audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
-    episode = client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
-    sessions, ratings, chart_flags = [], [], []
+    chosen = request.GET.get("episode", "")
+    episode = (client.episodes.filter(pk=chosen).first() if chosen.isdigit() else None) or (
+        client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
+    )
+    sessions, ratings, chart_flags, chart_ruptures = [], [], [], []
     if episode is not None:
         sessions = list(
             episode.sessions.order_by("-number").prefetch_related(
@@ -51,12 +57,15 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "rating_id", "kind", "explanation", "status"
             )
         )
+        chart_ruptures = list(episode.ruptures.values(*charts.RUPTURE_FIELDS))
     rules = membership.organization.flag_rules()
     thresholds = {
         code: rules.thresholds(catalogue().get(code))
         for code in {row["instrument"] for row in ratings}
     }
-    chart = charts.client_chart(stats.client_trend(ratings), chart_flags, thresholds)
+    chart = charts.client_chart(
+        stats.client_trend(ratings), chart_flags, thresholds, chart_ruptures
+    )
     flags = list(
         Flag.objects.filter(client=client)
         .select_related("rating__session", "acknowledged_by", "resolved_by")

@@ -2,10 +2,12 @@
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from django.db.models import (
     Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -26,10 +28,23 @@ from alliance_app.feedback.models import (
     OutcomeEnds,
     Rater,
     Rating,
+    Reflection,
+    ReflectionOption,
+    ReflectionOptionKind,
+    Rupture,
 )
-from alliance_app.measures import AgeBand, ChangeDirection, FlagRules, Scale
+from alliance_app.feedback.reflections import option_label
+from alliance_app.measures import (
+    DEFAULT_RUPTURE_RULES,
+    AgeBand,
+    ChangeDirection,
+    FlagRules,
+    RuptureRules,
+    RuptureStatus,
+    Scale,
+)
 
-from . import stats
+from . import ruptures, stats
 from .stats import RATING_COLUMNS
 
 RATING_FIELDS = {
@@ -49,14 +64,21 @@ def rating_rows(ratings: QuerySet[Rating]) -> list[dict]:
     return list(ratings.order_by().values(*plain, **aliased))
 
 
-def figures(therapist_ids: Collection[int], *, rules: FlagRules) -> stats.Figures:
-    """What the team and organisation pages need of these therapists, in three queries.
+def figures(
+    therapist_ids: Collection[int],
+    *,
+    rules: FlagRules,
+    rupture_rules: RuptureRules = DEFAULT_RUPTURE_RULES,
+) -> stats.Figures:
+    """What the team and organisation pages need of these therapists, in four queries.
 
     The episodes are counted here; the ratings were summed as they were stored
     (`feedback.rollups`): the monthly alliance sums are added up per therapist, and each
     episode's first and latest outcome is one row. So the cost follows the number of episodes
     and months, not the years of ratings behind them. Outcomes are judged by the organisation's
-    `rules`, as its flags are.
+    `rules`, as its flags are. Ruptures (the client's own series, `feedback.ruptures`) are
+    counted by therapist and status, and each episode with outcomes learns what its ruptures came
+    to (`ruptures.group_of`, with the organisation's `rupture_rules`).
     """
     ids = list(therapist_ids)
     caseloads = [
@@ -78,6 +100,15 @@ def figures(therapist_ids: Collection[int], *, rules: FlagRules) -> stats.Figure
         .values("therapist_id", "month")
         .annotate(total_sum=Sum("total_sum"), count=Sum("count"), concerns=Sum("concerns"))
     ]
+    own = _client_ruptures(Rupture.objects.all())
+    episode_ruptures = own.filter(episode_id=OuterRef("episode_id"))
+    rated = (
+        AllianceMonth.objects.filter(episode_id=OuterRef("episode_id"))
+        .order_by()
+        .values("episode_id")
+        .annotate(n=Sum("count"))
+        .values("n")[:1]
+    )
     ends = (
         OutcomeEnds.objects.filter(
             therapist_id__in=ids,
@@ -85,6 +116,12 @@ def figures(therapist_ids: Collection[int], *, rules: FlagRules) -> stats.Figure
             first_number__lt=F("latest_number"),
         )
         .order_by()
+        .annotate(
+            unrepaired=Exists(episode_ruptures.filter(status=RuptureStatus.UNREPAIRED.value)),
+            pending=Exists(episode_ruptures.filter(status=RuptureStatus.PENDING.value)),
+            repaired=Exists(episode_ruptures.filter(status=RuptureStatus.REPAIRED.value)),
+            rated_sessions=Coalesce(Subquery(rated, output_field=IntegerField()), Value(0)),
+        )
         .values(
             "episode_id",
             "instrument",
@@ -92,12 +129,159 @@ def figures(therapist_ids: Collection[int], *, rules: FlagRules) -> stats.Figure
             "latest_total",
             "client_id",
             "therapist_id",
+            "unrepaired",
+            "pending",
+            "repaired",
+            "rated_sessions",
         )
     )
+    outcomes, groups = [], {}
+    min_rated = rupture_rules.min_previous + 1
+    for row in ends:
+        groups[row["episode_id"]] = ruptures.group_of(
+            unrepaired=row.pop("unrepaired"),
+            pending=row.pop("pending"),
+            repaired=row.pop("repaired"),
+            rated_sessions=row.pop("rated_sessions"),
+            min_rated=min_rated,
+        )
+        outcomes.append(stats.classify(**row, rules=rules))
+    statuses = [
+        ruptures.StatusCount(**row)
+        for row in own.filter(therapist_id__in=ids)
+        .order_by()
+        .values("therapist_id", "status")
+        .annotate(count=Count("pk"))
+    ]
     return stats.Figures(
         caseloads=caseloads,
         alliance=alliance,
-        outcomes=[stats.classify(**row, rules=rules) for row in ends],
+        outcomes=outcomes,
+        rupture_statuses=statuses,
+        rupture_groups=groups,
+    )
+
+
+def _client_ruptures(rows: QuerySet[Rupture]) -> QuerySet[Rupture]:
+    """The ruptures of the client's own series: the ratings the monthly sums count."""
+    return rows.filter(rater=Rater.CLIENT, rater_label="")
+
+
+def rupture_counts(
+    therapist_ids: Collection[int],
+) -> tuple[list[ruptures.RatedCount], list[ruptures.StatusCount]]:
+    """Each therapist's client session ratings and the ruptures in them by status, in two
+    queries: what `ruptures.rates_by` divides."""
+    ids = list(therapist_ids)
+    rated = [
+        ruptures.RatedCount(**row)
+        for row in AllianceMonth.objects.filter(therapist_id__in=ids)
+        .order_by()
+        .values("therapist_id")
+        .annotate(count=Sum("count"))
+    ]
+    statuses = [
+        ruptures.StatusCount(**row)
+        for row in _client_ruptures(Rupture.objects.filter(therapist_id__in=ids))
+        .order_by()
+        .values("therapist_id", "status")
+        .annotate(count=Count("pk"))
+    ]
+    return rated, statuses
+
+
+def rupture_tallies(
+    therapist_ids: Collection[int], *, since: date | None, monthly: bool
+) -> ruptures.Tallies:
+    """What the supervision figures of these therapists, pooled, are computed from, in four
+    queries: ruptures counted by status, part and sessions to repair; the client session ratings
+    and tension answers summed; the reflections' markers and strategies counted.
+
+    `since` (a month's first day) leaves out earlier months: the rupture's and the rating's
+    session month, the flagged session's date for reflections. `monthly` keeps months apart,
+    for the chart by month.
+    """
+    ids = list(therapist_ids)
+    months = ("month",) if monthly else ()
+    found = _client_ruptures(Rupture.objects.filter(therapist_id__in=ids))
+    sessions = AllianceMonth.objects.filter(therapist_id__in=ids)
+    reflections = Reflection.objects.filter(flag__rating__session__episode__therapist_id__in=ids)
+    if since is not None:
+        found = found.filter(month__gte=since)
+        sessions = sessions.filter(month__gte=since)
+        reflections = reflections.filter(flag__rating__session__date__gte=since)
+    rupture_rows = [
+        ruptures.RuptureTally(**row)
+        for row in found.order_by()
+        .values(*months, "status", "dimensions", "sessions_to_repair")
+        .annotate(count=Count("pk"))
+    ]
+    session_rows = [
+        ruptures.SessionSums(**row)
+        for row in sessions.order_by()
+        .values("month")
+        .annotate(
+            rated=Sum("count"),
+            answered=Sum("tensions_answered"),
+            tensions=Sum("tensions"),
+            resolution_sum=Sum("tension_resolution_sum"),
+        )
+    ]
+    choices = []
+    for path in ("marker", "strategies"):
+        counted = (
+            reflections.filter(**{f"{path}__isnull": False})
+            .order_by()
+            .values(
+                kind=F(f"{path}__kind"),
+                code=F(f"{path}__code"),
+                label=F(f"{path}__label"),
+                position=F(f"{path}__position"),
+            )
+            .annotate(count=Count("pk"))
+        )
+        choices += [
+            ruptures.ChoiceTally(
+                **row | {"label": option_label(ReflectionOption(**_option_fields(row)))}
+            )
+            for row in counted
+        ]
+    return ruptures.Tallies(
+        ruptures=rupture_rows,
+        sessions=session_rows,
+        choices=choices,
+        # Each reflection names one marker.
+        reflections=sum(row.count for row in choices if row.kind == ReflectionOptionKind.MARKER),
+    )
+
+
+def _option_fields(row: dict) -> dict:
+    return {key: row[key] for key in ("kind", "code", "label")}
+
+
+def rupture_list(therapist_id: int, *, since: date | None, clients: QuerySet[Client]) -> list:
+    """The ruptures of one therapist's episodes (every rater's series), of the `clients` the
+    viewer may see, newest month first: the supervision page's list of sequences."""
+    rows = Rupture.objects.filter(therapist_id=therapist_id, episode__client__in=clients)
+    if since is not None:
+        rows = rows.filter(month__gte=since)
+    return ruptures.episode_sequences(
+        rows.order_by("-month", "episode_id", "rater", "rater_label", "session_number").values(
+            "episode_id",
+            "month",
+            "rater",
+            "rater_label",
+            "session_number",
+            "total",
+            "baseline",
+            "drop",
+            "dimensions",
+            "status",
+            "repaired_number",
+            "sessions_to_repair",
+            client_id=F("episode__client_id"),
+            code=F("episode__client__code"),
+        )
     )
 
 

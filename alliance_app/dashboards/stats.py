@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Rater
 from alliance_app.measures import EpisodeOutcome, FlagRules, Scale, effect_size
+
+if TYPE_CHECKING:
+    from .ruptures import RuptureGroup, StatusCount
 
 Row = Mapping[str, Any]
 
@@ -141,6 +144,10 @@ class Figures:
     caseloads: Sequence[Caseload]
     alliance: Sequence[MonthlySums]
     outcomes: Sequence[EpisodeOutcomeRow]
+    # The client series' ruptures by therapist and status, and what the ruptures of each episode
+    # in `outcomes` came to (`dashboards.ruptures`).
+    rupture_statuses: Sequence[StatusCount] = ()
+    rupture_groups: Mapping[int, RuptureGroup] = field(default_factory=dict)
 
 
 def therapist_statistics(figures: Figures) -> list[TherapistStats]:

@@ -24,7 +24,7 @@ from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 from alliance_app.lib import tabular
 from alliance_app.measures import AgeBand, FlagRules, Scale
 
-from . import charts, exports, selectors, stats
+from . import charts, exports, ruptures, selectors, stats
 from .selectors import caseload
 
 LANDING = {Role.THERAPIST: "caseload", Role.SUPERVISOR: "inbox", Role.ADMIN: "overview"}
@@ -132,9 +132,13 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
         .order_by("first_name", "last_name")
     )
     names = _names(therapists)
-    rules = membership.organization.flag_rules()
-    figures = selectors.figures(names, rules=rules)
+    organization = membership.organization
+    rules = organization.flag_rules()
+    figures = selectors.figures(names, rules=rules, rupture_rules=organization.rupture_rules())
     per_therapist = {row.therapist_id: row for row in stats.therapist_statistics(figures)}
+    rates = ruptures.rates_by(
+        figures.alliance, figures.rupture_statuses, {pk: pk for pk in names}, names
+    )
     monthly = charts.monthly_chart(
         stats.monthly_session_means(figures.alliance), names, _reference_cutoff(rules)
     )
@@ -148,12 +152,30 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
         request,
         "dashboards/team.html",
         {
-            "rows": [(names[user.pk], per_therapist.get(user.pk)) for user in listed],
+            "rows": [
+                (names[user.pk], per_therapist.get(user.pk), reverse("supervision", args=[user.pk]))
+                for user in listed
+            ],
+            "rupture_rows": [
+                (names[user.pk], rates[user.pk], reverse("supervision", args=[user.pk]))
+                for user in listed
+            ],
+            **_rupture_context(figures),
             "totals": stats.totals_row(figures),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },
     )
+
+
+def _rupture_context(figures: stats.Figures) -> dict:
+    """The rupture figures the team and organisation pages share: the totals line and the
+    outcomes of episodes with a repaired rupture, an unrepaired one and none."""
+    return {
+        "rupture_totals": ruptures.rates_total(figures.alliance, figures.rupture_statuses),
+        "rupture_outcomes": ruptures.outcome_groups(figures.outcomes, figures.rupture_groups),
+        "minimum": ruptures.MINIMUM,
+    }
 
 
 @login_required
@@ -162,12 +184,17 @@ def overview(request: HttpRequest) -> HttpResponse:
     therapists = list(
         therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
     )
-    rules = membership.organization.flag_rules()
-    figures = selectors.figures([user.pk for user in therapists], rules=rules)
+    organization = membership.organization
+    rules = organization.flag_rules()
+    figures = selectors.figures(
+        [user.pk for user in therapists], rules=rules, rupture_rules=organization.rupture_rules()
+    )
     team_of = {user.pk: user.membership.team_id for user in therapists}
-    teams = list(Team.objects.filter(organization=membership.organization).order_by("name"))
+    teams = list(Team.objects.filter(organization=organization).order_by("name"))
     by_team = stats.statistics_by(figures, team_of, [team.pk for team in teams])
-    rows = [(team.name, by_team[team.pk]) for team in teams]
+    rates = ruptures.rates_by(
+        figures.alliance, figures.rupture_statuses, team_of, [team.pk for team in teams]
+    )
     # One line per team: two hundred therapists' lines would be unreadable (and a large page).
     monthly = charts.monthly_chart(
         stats.monthly_session_means(figures.alliance, team_of),
@@ -178,7 +205,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "dashboards/overview.html",
         {
-            "rows": rows,
+            "rows": [(team.name, by_team[team.pk], None) for team in teams],
+            "rupture_rows": [(team.name, rates[team.pk], None) for team in teams],
+            **_rupture_context(figures),
             "totals": stats.totals_row(figures),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),

@@ -154,12 +154,12 @@ def test_hover_shows_session_date_total_and_labelled_items(figure):
 
 
 def test_the_session_axis_zooms_in_but_keeps_low_ratings_visible(figure):
-    # the partner's 20.0 lowers the floor from 20 to 15
+    # the partner's 20.0 lowers the floor from 30 to 15
     assert figure["layout"]["yaxis"]["range"] == [0, 40]
     assert figure["layout"]["yaxis2"]["range"] == [15, 40]
     client_only = [row for row in COUPLE if row["rater"] == "client"]
     zoomed = client_chart(client_trend(client_only), [], ADULT)
-    assert zoomed["layout"]["yaxis2"]["range"] == [20, 40]
+    assert zoomed["layout"]["yaxis2"]["range"] == [30, 40]
 
 
 def test_text_people_typed_is_escaped_for_plotly():
@@ -192,6 +192,121 @@ def test_the_client_chart_is_json_ready(figure):
     assert json.loads(json.dumps(figure)) == figure
 
 
+# ruptures on the client chart
+
+V_SHAPE = [
+    rating(21, 1, 1, day(3, 2), "session", "39.5"),
+    rating(22, 1, 2, day(3, 9), "session", "39.5"),
+    rating(23, 1, 3, day(3, 16), "session", "36.5", items=("10.0", "7.0", "10.0", "9.5")),
+    rating(24, 1, 4, day(3, 23), "session", "39.5"),
+    rating(25, 1, 3, day(3, 16), "session", "30.0", rater="partner", label="Sam"),
+    rating(26, 1, 4, day(3, 23), "session", "33.0", rater="partner", label="Sam"),
+]
+
+
+def rupture_row(rating_id, session, total, baseline, dimensions, status, repaired=None, **rater):
+    return {
+        "rating_id": rating_id,
+        "rater": rater.get("rater", "client"),
+        "rater_label": rater.get("label", ""),
+        "session_number": session,
+        "total": Decimal(total),
+        "baseline": Decimal(baseline),
+        "drop": Decimal(baseline) - Decimal(total),
+        "dimensions": dimensions,
+        "status": status,
+        "repaired_number": repaired,
+    }
+
+
+V_RUPTURES = [rupture_row(23, 3, "36.5", "39.50", "goals", "repaired", repaired=4)]
+V_FLAGS = [
+    {"rating_id": 23, "kind": "rupture", "explanation": "Session rating 36.5, …", "status": "open"},
+    {"rating_id": 23, "kind": "low_item", "explanation": "Goals 7.0", "status": "open"},
+]
+
+
+def test_a_rupture_is_marked_at_its_dip_below_the_usual_level():
+    figure = client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT, V_RUPTURES)
+    by_name = traces(figure)
+    dip = by_name["Rupture"]
+    assert (dip["yaxis"], dip["x"], dip["y"]) == ("y2", [3], [36.5])
+    assert dip["marker"]["symbol"] == "triangle-down"
+    assert dip["marker"]["color"] != by_name["Flag"]["marker"]["color"]
+    # the marker covers the point, so the point's other flags are told with it
+    assert dip["hovertext"] == [
+        "Rupture: 36.5, 3.0 below the usual 39.5; goals fell most<br>Repaired at session 4"
+        "<br>Flag: open<br>⚠ Goals 7.0 (open)"
+    ]
+    # the dotted fall: a short line at the usual level, then down to the dip
+    fall = by_name["Usual level"]
+    assert (fall["x"], fall["y"]) == (
+        [2.7, 3.3, None, 3, 3, None],
+        [39.5, 39.5, None, 39.5, 36.5, None],
+    )
+    assert fall["line"]["dash"] == "dot" and fall["showlegend"] is False
+    assert fall["legendgroup"] == dip["legendgroup"]
+
+
+def test_a_repair_is_marked_at_the_return():
+    figure = client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT, V_RUPTURES)
+    repair = traces(figure)["Repair"]
+    assert (repair["yaxis"], repair["x"], repair["y"]) == ("y2", [4], [39.5])
+    assert repair["marker"]["symbol"] == "circle-open"
+    assert repair["hovertext"] == ["Repaired at session 4: 39.5, back near 39.5"]
+
+
+def test_the_rupture_flag_is_not_drawn_twice_but_other_flags_are():
+    figure = client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT, V_RUPTURES)
+    (flag,) = [trace for trace in figure["data"] if trace["name"] == "Flag"]
+    assert (flag["x"], flag["hovertext"][0].count("⚠")) == ([3], 1)
+    assert "Goals 7.0" in flag["hovertext"][0]
+    # without its rupture row, the rupture flag is a flag like any other
+    plain = client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT)
+    (flag,) = [trace for trace in plain["data"] if trace["name"] == "Flag"]
+    assert flag["hovertext"][0].count("⚠") == 2
+    assert "Rupture" not in traces(plain)
+
+
+def test_the_legend_has_one_entry_for_ruptures_and_one_for_repairs():
+    figure = client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT, V_RUPTURES)
+    shown = [t["name"] for t in figure["data"] if t.get("showlegend", True)]
+    assert shown.count("Rupture") == shown.count("Repair") == shown.count("Flag") == 1
+
+
+def test_an_unrepaired_rupture_has_no_return_and_a_tie_names_both_parts():
+    found = [rupture_row(23, 3, "36.5", "39.50", "goals tasks", "unrepaired")]
+    figure = client_chart(client_trend(V_SHAPE), [], ADULT, found)
+    assert "Repair" not in traces(figure)
+    assert traces(figure)["Rupture"]["hovertext"] == [
+        "Rupture: 36.5, 3.0 below the usual 39.5; goals and tasks fell most, equally"
+        "<br>Not repaired"
+    ]
+
+
+def test_a_pending_rupture_waits_and_a_usual_level_keeps_its_hundredths():
+    found = [rupture_row(23, 3, "36.5", "39.05", "bond", "pending")]
+    figure = client_chart(client_trend(V_SHAPE), [], ADULT, found)
+    assert traces(figure)["Rupture"]["hovertext"] == [
+        "Rupture: 36.5, 2.55 below the usual 39.05; the bond item fell most"
+        "<br>Not yet repaired: the next sessions will tell"
+    ]
+
+
+def test_another_raters_rupture_is_marked_on_their_own_line():
+    found = [
+        rupture_row(
+            25, 3, "30.0", "35.00", "general", "repaired", repaired=4, rater="partner", label="Sam"
+        )
+    ]
+    figure = client_chart(client_trend(V_SHAPE), [], ADULT, found)
+    by_name = traces(figure)
+    assert (by_name["Rupture"]["y"], by_name["Repair"]["y"]) == ([30.0], [33.0])
+    assert by_name["Rupture"]["hovertext"][0].startswith(
+        "partner (Sam) · Rupture: 30.0, 5.0 below the usual 35.0; the session as a whole fell most"
+    )
+
+
 # the team chart
 
 
@@ -209,7 +324,7 @@ def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
     assert figure["data"][0]["hovertext"][1] == "Alex Moreno<br>2025-02: mean 37.7 over 4 ratings"
     (line,) = figure["layout"]["shapes"]
     assert (line["y0"], line["y1"], line["line"]["dash"]) == (36.0, 36.0, "dash")
-    assert figure["layout"]["yaxis"]["range"] == [20, 40]
+    assert figure["layout"]["yaxis"]["range"] == [30, 40]  # Therapist 2's 33.0 is in view
 
 
 def test_the_monthly_chart_of_nothing_is_empty():
@@ -224,12 +339,13 @@ def test_the_monthly_chart_of_nothing_is_empty():
     [
         lambda: client_chart(client_trend(COUPLE), FLAGS, ADULT),
         lambda: client_chart(client_trend([]), [], {}),
+        lambda: client_chart(client_trend(V_SHAPE), V_FLAGS, ADULT, V_RUPTURES),
         lambda: monthly_chart(
             [MonthlyMean(1, day(1, 1), 36.0, 3)], {1: "<b>Alex</b>"}, Decimal("36.0")
         ),
         lambda: monthly_chart([], {}, Decimal("36.0")),
     ],
-    ids=["client", "empty client", "monthly", "empty monthly"],
+    ids=["client", "empty client", "ruptures", "monthly", "empty monthly"],
 )
 def test_plotly_accepts_every_figure_as_it_stands(build):
     # The figures are written as plain dicts; plotly's own validation rejects any property name

@@ -27,6 +27,7 @@ LARGE_TABLES = (
     # the summary rows grow with the history too, a row per episode or episode and month
     "feedback_outcomeends",
     "feedback_alliancemonth",
+    "feedback_rupture",
 )
 
 
@@ -106,6 +107,8 @@ class Command(BaseCommand):
             ("supervisor inbox", supervisor, "/inbox/"),
             ("team statistics", supervisor, "/team/"),
             ("overview", admin, "/overview/"),
+            # the admin's view: beside the organisation, the largest comparison there is
+            ("supervision", admin, f"/supervision/{busiest.pk}/?months=all"),
         ]
 
     def _plan(self, sql: str, analyze: bool) -> str:
