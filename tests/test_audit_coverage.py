@@ -22,6 +22,7 @@ from tests.test_access_matrix import World
 
 pytestmark = pytest.mark.django_db
 
+
 def therapist_with_a_rupture(world: World):
     """The supervision page names the clients whose ruptures it lists: give the world's client
     one (two steady sessions, then a fall), and name their therapist."""
