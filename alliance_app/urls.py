@@ -40,6 +40,7 @@ urlpatterns = [
     path("overview/", dashboard_views.overview, name="overview"),
     path("supervision/", supervision_views.supervision_index, name="supervision_index"),
     path("supervision/<int:pk>/", supervision_views.supervision, name="supervision"),
+    path("flags/<int:pk>/reflection/", feedback_views.flag_reflection, name="flag_reflection"),
     path(
         "flags/<int:pk>/<str:action>/",
         dashboard_views.flag_action,

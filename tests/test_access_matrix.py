@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from alliance_app.accounts.models import Role
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.views import TABLET_SALT
+from alliance_app.measures import TensionAnswer
 from tests import factories
 from tests.factories import rate
 
@@ -62,6 +63,10 @@ class World:
             ids[code] = (client, session, rating)
         self.client, self.session, self.rating = ids["ZQA-1"]
         self.flag = self.rating.flags.get()
+        # A flag that takes a reflection: the client felt tension in session 2.
+        second = factories.therapy_session(self.session.episode, number=2)
+        tension = TensionAnswer(tension=True, resolution=2)
+        self.tension_flag = rate(second, "session-adult", "9 9 9 9", tension=tension).flags[0]
         created = remote_link_create(
             session=self.session, scale="outcome", created_by=self.users["therapist"]
         )
@@ -117,6 +122,18 @@ MATRIX = {
         302,
         404,
         403,
+        404,
+    ),
+    # The therapist writes it; the supervisor and admin who see the flag read it.
+    "flag_reflection": row(
+        "get",
+        lambda w: reverse("flag_reflection", args=[w.tension_flag.pk]),
+        *OUT,
+        200,
+        404,
+        200,
+        404,
+        200,
         404,
     ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),

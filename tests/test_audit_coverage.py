@@ -46,6 +46,7 @@ RECORD_OF = {
     "link_detail": lambda w: w.link,
     "rating_result": lambda w: w.rating,
     "flag_action": lambda w: w.flag,
+    "flag_reflection": lambda w: w.tension_flag,
 }
 # The other parts of those URLs.
 OTHER_ARGS = {"action": "acknowledge"}

@@ -15,6 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from alliance_app.accounts.models import Role
+from alliance_app.measures import TensionAnswer
 from tests import factories
 from tests.factories import rate
 
@@ -328,6 +329,23 @@ def _flag_action(org, target):
     return http.post(reverse("flag_action", args=[flag.pk, "acknowledge"]), {"next": target})
 
 
+def _flag_reflection(org, target):
+    therapist = factories.user(org, username="nell")
+    session = factories.therapy_session(factories.episode(factories.client(org, therapist)))
+    tension = TensionAnswer(tension=True, resolution=3)
+    flag = rate(session, "session-adult", "9 9 9 9", tension=tension).flags[0]
+    options = dict(org.reflection_options.values_list("code", "pk"))
+    data = {
+        "marker": options["not_sure"],
+        "dimension": "bond",
+        "strategies": [options["invite"]],
+        "next": target,
+    }
+    http = Client()
+    http.force_login(therapist)
+    return http.post(reverse("flag_reflection", args=[flag.pk]), data)
+
+
 def _admin_login(org, target):
     user = admin_user(org)
     data = {"username": user.username, "password": factories.PASSWORD, "next": target}
@@ -345,6 +363,7 @@ FOLLOWS_NEXT = {
     "logout": _logout,
     "two_factor_verify": _two_factor_verify,
     "flag_action": _flag_action,
+    "flag_reflection": _flag_reflection,
     "admin:login": _admin_login,
     "admin:logout": _admin_logout,
 }

@@ -28,6 +28,13 @@ def clients_visible_to(membership: Membership) -> QuerySet[Client]:
     return clients.filter(_treats(membership.user))
 
 
+def clients_treated_by(membership: Membership) -> QuerySet[Client]:
+    """The clients `may_treat` allows the member, as one queryset."""
+    return Client.objects.filter(organization=membership.organization).filter(
+        _treats(membership.user)
+    )
+
+
 def get_visible_client(request: HttpRequest, pk: int) -> Client:
     membership = require_membership(request)
     try:

@@ -19,7 +19,7 @@ from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import get_visible, get_visible_client, may_treat, require_treating
 from alliance_app.clinic.models import Closure, Episode, SessionFormat
 from alliance_app.clinic.services import client_delete
-from alliance_app.feedback.access import may_act_on_flags
+from alliance_app.feedback.access import flags_to_reflect_on, may_act_on_flags
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating, ScaleChoice
 from alliance_app.feedback.records import client_data
@@ -68,7 +68,14 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     flags = list(
         Flag.objects.filter(client=client)
-        .select_related("rating__session", "acknowledged_by", "resolved_by")
+        .select_related(
+            "rating__session",
+            "rating__rupture",
+            "acknowledged_by",
+            "resolved_by",
+            "reflection__marker",
+        )
+        .prefetch_related("reflection__strategies")
         .order_by("-severity", "-created_at")
     )
     is_open = episode is not None and episode.is_open
@@ -88,6 +95,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
             "can_treat": may_treat(membership, client),
             "can_act_on_flags": may_act_on_flags(membership, client),
+            "reflect_on": flags_to_reflect_on(membership, flags),
             "can_manage_data": membership.role == Role.ADMIN,
             "formats": SessionFormat.choices,
             "closures": Closure.choices,

@@ -17,7 +17,12 @@ from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import clients_visible_to
-from alliance_app.feedback.access import flags_visible_to, get_visible_flag, require_acting_on_flags
+from alliance_app.feedback.access import (
+    flags_to_reflect_on,
+    flags_visible_to,
+    get_visible_flag,
+    require_acting_on_flags,
+)
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
@@ -80,8 +85,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
         if membership.role == Role.SUPERVISOR
         else Team.objects.filter(organization=membership.organization)
     )
-    flags = flags_visible_to(membership).select_related(
-        "client__primary_therapist", "rating__session", "acknowledged_by"
+    flags = (
+        flags_visible_to(membership)
+        .select_related(
+            "client__primary_therapist",
+            "rating__session",
+            "rating__rupture",
+            "acknowledged_by",
+            "reflection__marker",
+        )
+        .prefetch_related("reflection__strategies")
     )
     filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
     if filters["therapist"].isdigit():
@@ -110,6 +123,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "kinds": FlagKindChoice.choices,
             "flag_statuses": FlagStatus.choices,
             "can_act": membership.role == Role.SUPERVISOR,
+            "reflect_on": flags_to_reflect_on(membership, page),
         },
     )
 

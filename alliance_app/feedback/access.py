@@ -1,4 +1,7 @@
-"""Which flags a user sees and may act on (the rules' overview is in `accounts.access`)."""
+"""Which flags a user sees and may act on, and who writes a reflection on one (the rules' overview
+is in `accounts.access`)."""
+
+from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -6,10 +9,11 @@ from django.http import Http404, HttpRequest
 
 from alliance_app.accounts.access import require_membership
 from alliance_app.accounts.models import Membership, Role
-from alliance_app.clinic.access import clients_visible_to, may_treat
+from alliance_app.clinic.access import clients_treated_by, clients_visible_to, may_treat
 from alliance_app.clinic.models import Client
 
 from .models import Flag
+from .reflecting import REFLECTED_KINDS
 
 
 def flags_visible_to(membership: Membership) -> QuerySet[Flag]:
@@ -36,3 +40,22 @@ def require_acting_on_flags(request: HttpRequest, client: Client) -> Membership:
     if not may_act_on_flags(membership, client):
         raise PermissionDenied
     return membership
+
+
+def may_reflect(membership: Membership, client: Client) -> bool:
+    """A reflection is the treating therapist's own account; supervisors and admins read it."""
+    return may_treat(membership, client)
+
+
+def flags_to_reflect_on(membership: Membership, flags: Iterable[Flag]) -> set[int]:
+    """Of `flags`, the ruptures and tensions the member may write a reflection on, in one query
+    (none when there are no such flags)."""
+    candidates = [flag for flag in flags if flag.kind in REFLECTED_KINDS]
+    if not candidates:
+        return set()
+    treated = set(
+        clients_treated_by(membership)
+        .filter(pk__in={flag.client_id for flag in candidates})
+        .values_list("pk", flat=True)
+    )
+    return {flag.pk for flag in candidates if flag.client_id in treated}

@@ -1,9 +1,29 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from alliance_app.measures import Scale
+from alliance_app.measures import BordinDimension, Scale
 
-from .models import Rater, ScaleChoice
+from .models import (
+    BordinChoice,
+    Flag,
+    FlagStatus,
+    Rater,
+    Reflection,
+    ReflectionOption,
+    ReflectionOptionKind,
+    ScaleChoice,
+)
+from .reflecting import (
+    DIMENSIONS,
+    NO_DIMENSION,
+    NO_STRATEGY,
+    NOT_OFFERED,
+    NOTE_MAX,
+    exclusive_error,
+    initial_dimension,
+    options_offered,
+)
+from .reflections import option_label
 
 
 class HandOverForm(forms.Form):
@@ -36,3 +56,123 @@ class UnlockForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
+
+
+class OptionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ReflectionOption) -> str:
+        return option_label(obj)
+
+
+class OptionsChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: ReflectionOption) -> str:
+        return option_label(obj)
+
+
+DIMENSION_HINTS = {
+    BordinDimension.BOND: _("How we got on: feeling heard, respected, understood."),
+    BordinDimension.GOALS: _("What we are working towards, what we talked about."),
+    BordinDimension.TASKS: _("How we worked, what we did in the session."),
+}
+
+
+class ReflectionForm(forms.Form):
+    """The therapist's reflection on a rupture or a reported tension (`reflecting`).
+
+    The choices are the client's organisation's options; when the flag is still open the form
+    can acknowledge it too. `answers()` are the service's keyword arguments.
+    """
+
+    marker = OptionChoiceField(
+        label=_("What did it look like?"),
+        queryset=ReflectionOption.objects.none(),
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+        empty_label=None,
+        error_messages={
+            "required": _("Choose what it looked like."),
+            "invalid_choice": NOT_OFFERED,
+        },
+    )
+    dimension = forms.ChoiceField(
+        label=_("Which part of the alliance?"),
+        choices=[(code, dict(BordinChoice.choices)[code]) for code in DIMENSIONS],
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+        error_messages={"required": NO_DIMENSION},
+    )
+    strategies = OptionsChoiceField(
+        label=_("What did you do?"),
+        queryset=ReflectionOption.objects.none(),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+        error_messages={
+            "required": NO_STRATEGY,
+            "invalid_choice": NOT_OFFERED,
+            "invalid_pk_value": NOT_OFFERED,
+        },
+    )
+    note = forms.CharField(
+        label=_("Note (optional)"),
+        required=False,
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "form-control"}),
+        help_text=_("What happened, what you noticed in yourself, what you will try next."),
+    )
+    teaching_consent = forms.BooleanField(
+        label=_("May be used, without names, for teaching"),
+        required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+    acknowledge = forms.BooleanField(
+        label=_("Mark the flag acknowledged"),
+        required=False,
+        initial=True,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+
+    def __init__(self, *args, flag: Flag, reflection: Reflection | None = None, **kwargs):
+        if reflection is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "marker": reflection.marker_id,
+                    "dimension": reflection.dimension,
+                    "strategies": [option.pk for option in reflection.strategies.all()],
+                    "note": reflection.note,
+                    "teaching_consent": reflection.teaching_consent,
+                },
+            )
+        else:
+            kwargs.setdefault("initial", {"dimension": initial_dimension(flag)})
+        super().__init__(*args, **kwargs)
+        organization_id = flag.client.organization_id
+        self.fields["marker"].queryset = options_offered(
+            organization_id, ReflectionOptionKind.MARKER, reflection
+        )
+        self.fields["strategies"].queryset = options_offered(
+            organization_id, ReflectionOptionKind.STRATEGY, reflection
+        )
+        if flag.status != FlagStatus.OPEN:
+            del self.fields["acknowledge"]
+
+    def clean_strategies(self) -> list[ReflectionOption]:
+        strategies = list(self.cleaned_data["strategies"])
+        problem = exclusive_error(strategies)
+        if problem:
+            raise forms.ValidationError(problem)
+        return strategies
+
+    def clean_note(self) -> str:
+        return self.cleaned_data["note"].strip()
+
+    def dimension_choices(self) -> list[tuple]:
+        """Each bond / goals / tasks radio with its one-line hint."""
+        return [(radio, DIMENSION_HINTS[radio.data["value"]]) for radio in self["dimension"]]
+
+    def answers(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "marker": data["marker"],
+            "dimension": data["dimension"],
+            "strategies": data["strategies"],
+            "note": data["note"],
+            "teaching_consent": data["teaching_consent"],
+            "acknowledge": data.get("acknowledge", False),
+        }

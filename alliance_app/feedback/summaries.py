@@ -55,5 +55,9 @@ def rating_summary(rating: Rating, *, rules: FlagRules) -> RatingSummary:
         intake=intake,
         change=change,
         direction=direction,
-        flags=list(rating.flags.order_by("-severity", "kind", "item")),
+        flags=list(
+            rating.flags.select_related("rating__rupture", "reflection__marker")
+            .prefetch_related("reflection__strategies")
+            .order_by("-severity", "kind", "item")
+        ),
     )

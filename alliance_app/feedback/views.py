@@ -5,23 +5,26 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from alliance_app.accounts.access import require_membership
 from alliance_app.accounts.decorators import allowed_in_client_mode
 from alliance_app.accounts.models import Organization
+from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import get_visible, require_treating
 from alliance_app.clinic.models import SessionFormat, TherapySession
 from alliance_app.measures import Instrument, Scale
 
+from .access import flags_to_reflect_on, get_visible_flag, may_reflect
 from .client_mode import (
     ClientMode,
     client_mode_end,
@@ -31,7 +34,7 @@ from .client_mode import (
     unlock_attempt_take,
     unlock_attempts_left,
 )
-from .forms import HandOverForm, UnlockForm
+from .forms import HandOverForm, ReflectionForm, UnlockForm
 from .instruments import catalogue
 from .links import (
     LinkRefused,
@@ -40,7 +43,8 @@ from .links import (
     remote_link_open,
     remote_link_submit,
 )
-from .models import Rater, Rating, RemoteLink
+from .models import Rater, Rating, Reflection, RemoteLink
+from .reflecting import REFLECTED_KINDS, reflection_save
 from .services import (
     SubmitResult,
     already_rated,
@@ -251,8 +255,9 @@ def rating_result(request: HttpRequest, pk: int) -> HttpResponse:
     )
     client = rating.session.episode.client
     audit_record(request, action=Action.RATING_VIEWED, obj=rating, detail=client.code)
-    rules = client.organization.flag_rules()
-    return render(request, "feedback/result.html", {"summary": rating_summary(rating, rules=rules)})
+    summary = rating_summary(rating, rules=client.organization.flag_rules())
+    reflect_on = flags_to_reflect_on(require_membership(request), summary.flags)
+    return render(request, "feedback/result.html", {"summary": summary, "reflect_on": reflect_on})
 
 
 @login_required
@@ -356,3 +361,60 @@ def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
 @allowed_in_client_mode
 def remote_thanks(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/remote_thanks.html")
+
+
+@login_required
+def flag_reflection(request: HttpRequest, pk: int) -> HttpResponse:
+    """The therapist's reflection on a rupture or a client-reported tension (DESIGN.md §5).
+
+    Who: everyone who sees the flag reads the page, so supervisors and admins read what the
+    therapist wrote; only the client's own therapist writes it (`access.may_reflect`), since it
+    is their account of their part in the session. A POST from anyone else who sees the flag is
+    refused (403); a flag one cannot see, or of a kind without reflections, is not found (404).
+    Each look and each save goes into the audit trail.
+    """
+    flag = get_visible_flag(request, pk)
+    if flag.kind not in REFLECTED_KINDS:
+        raise Http404
+    may_write = may_reflect(require_membership(request), flag.client)
+    if request.method == "POST" and not may_write:
+        raise PermissionDenied
+    reflection = (
+        Reflection.objects.select_related("marker", "author")
+        .prefetch_related("strategies")
+        .filter(flag=flag)
+        .first()
+    )
+    back = safe_next(request, default=reverse("client_detail", args=[flag.client_id]))
+    form = None
+    if may_write:
+        data = request.POST if request.method == "POST" else None
+        form = ReflectionForm(data, flag=flag, reflection=reflection)
+        if data is not None and form.is_valid():
+            try:
+                saved = reflection_save(flag=flag, by=request.user, **form.answers())
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                code = flag.client.code
+                audit_record(request, action=Action.REFLECTION_SAVED, obj=saved, detail=code)
+                if saved.flag.status != flag.status:
+                    audit_record(request, action=Action.FLAG_ACKNOWLEDGED, obj=flag, detail=code)
+                    messages.success(request, _("Reflection saved; the flag is acknowledged."))
+                else:
+                    messages.success(request, _("Reflection saved."))
+                return redirect(back)
+    audit_record(request, action=Action.REFLECTION_VIEWED, obj=flag, detail=flag.client.code)
+    return render(
+        request,
+        "feedback/reflection.html",
+        {
+            "flag": flag,
+            "rupture": getattr(flag.rating, "rupture", None),
+            "reflection": reflection,
+            "form": form,
+            "back": back,
+            "next": request.POST.get("next") or request.GET.get("next", ""),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
