@@ -152,7 +152,8 @@ def therapist1_story():
     flags = Flag.objects.filter(kind=FlagKind.RUPTURE.value)
 
     # 39.5 as usual, then 36.5: a rupture in the goals; back at 39.5 the next week.
-    repaired = mine.get(total=Decimal("36.5"), baseline=Decimal("39.50"))
+    repaired = mine.get(episode__client__code="C-1001")
+    assert (repaired.total, repaired.baseline) == (Decimal("36.5"), Decimal("39.50"))
     assert (repaired.drop, repaired.dimensions, repaired.status) == (
         Decimal("3.00"),
         "goals",
@@ -173,7 +174,8 @@ def therapist1_story():
     assert (told.status, told.severity) == ("open", Severity.HIGH)
 
     # A fall in the bond that has not come back in three sessions, reflected on.
-    unrepaired = mine.get(status="unrepaired", dimensions="bond")
+    unrepaired = mine.get(episode__client__code="C-1002")
+    assert unrepaired.status == "unrepaired" and unrepaired.dimensions == "bond"
     totals = session_totals(unrepaired.episode)
     assert totals[unrepaired.session_number - 1 :] == decimals("36.4", "36.8", "36.6", "36.9")
     assert unrepaired.rating.tension.resolution == 1
@@ -184,9 +186,9 @@ def therapist1_story():
     assert reflection.teaching_consent and reflection.note
 
     # The slide: never a one-point drop, never under 36, yet a rupture at 37.7, still pending.
-    slide = mine.get(status="pending")
+    slide = mine.get(episode__client__code="C-1003")
     assert session_totals(slide.episode)[-4:] == decimals("39.5", "38.6", "37.7", "36.8")
-    assert (slide.total, slide.dimensions) == (Decimal("37.7"), "tasks")
+    assert (slide.total, slide.dimensions, slide.status) == (Decimal("37.7"), "tasks", "pending")
     # The client said no each time: the scores caught what the answers did not.
     answers = TensionReport.objects.filter(rating__session__episode=slide.episode)
     assert answers.count() == 8 and not answers.filter(tension=True).exists()
@@ -200,10 +202,11 @@ def therapist1_story():
     assert not Flag.objects.filter(
         client__in=story, kind__in=[FlagKind.LOW_ALLIANCE.value, FlagKind.ALLIANCE_DROP.value]
     ).exists()
-    # They lead therapist1's caseload.
+    # They lead therapist1's caseload (a client rating under the cut-off this week may come
+    # between: a low alliance is the more urgent flag).
     therapist1 = Client.objects.filter(primary_therapist__username="therapist1")
     rows = caseload(therapist1, rules=Organization.objects.get().flag_rules())
-    assert {row.pk for row in rows[:3]} == story
+    assert story <= {row.pk for row in rows[:4]}
 
 
 def ruptures_across_the_clinic():
@@ -227,20 +230,23 @@ def ruptures_across_the_clinic():
         rating__rupture__isnull=True,
     ).exists()
 
-    # therapist4's ruptures are mostly about the tasks, unlike anyone else's.
-    shares = {}
-    for username in (f"therapist{n}" for n in range(1, 7)):
-        parts = Counter(
-            part
-            for dimensions in Rupture.objects.filter(therapist__username=username).values_list(
-                "dimensions", flat=True
-            )
-            for part in dimensions.split()
-        )
-        shares[username] = parts["tasks"] / max(1, sum(parts.values()))
-    assert Rupture.objects.filter(therapist__username="therapist4").count() >= 4
-    assert shares["therapist4"] > 0.75
-    assert all(share <= 0.5 for username, share in shares.items() if username != "therapist4")
+    # Enough of the client's own ruptures for the supervision page to show therapist1's and
+    # therapist4's figures and profiles, not "fewer than 5 ruptures".
+    own = Rupture.objects.filter(rater="client", rater_label="")
+    for username in ("therapist1", "therapist4"):
+        theirs = own.filter(therapist__username=username)
+        assert theirs.count() >= 5
+        assert theirs.exclude(status="pending").count() >= 5
+        assert theirs.filter(status="repaired").count() >= 3
+
+    # therapist4's ruptures are mostly about the tasks, unlike the rest of the clinic's.
+    def tasks_share(ruptures) -> float:
+        parts = Counter(" ".join(ruptures.values_list("dimensions", flat=True)).split())
+        return parts["tasks"] / sum(parts.values())
+
+    theirs = Rupture.objects.filter(therapist__username="therapist4")
+    assert theirs.count() >= 5 and tasks_share(theirs) > 0.75
+    assert tasks_share(Rupture.objects.exclude(therapist__username="therapist4")) < 0.4
 
 
 def tension_and_reflections():

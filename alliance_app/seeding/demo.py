@@ -271,7 +271,7 @@ def history(rng: random.Random, plan: ClientPlan) -> list[SessionScores]:
 
 DEMO_MIX: tuple[tuple[int, dict], ...] = (
     # (how many clients, what their histories show)
-    (18, {"course": Course.IMPROVING, "alliance": Alliance.STEADY}),
+    (15, {"course": Course.IMPROVING, "alliance": Alliance.STEADY}),
     (6, {"course": Course.IMPROVING, "alliance": Alliance.STEADY, "closed": "planned"}),
     (6, {"course": Course.FLAT, "alliance": Alliance.STEADY}),
     (3, {"course": Course.FLAT, "alliance": Alliance.LOW, "closed": "unplanned"}),
@@ -477,6 +477,77 @@ STORY: tuple[StoryClient, ...] = (
         ),
         days_since_last=0,
     ),
+    # More of therapist1's ruptures, so that the supervision page has enough to show figures and
+    # a profile: one in the bond repaired over two sessions, in an episode ended as planned; one
+    # in the goals repaired the week after, months ago; one in the goals that did not come back,
+    # and the client stopped coming.
+    StoryClient(
+        therapist="therapist1",
+        plan=ClientPlan(
+            course=Course.IMPROVING,
+            alliance=Alliance.RUPTURE_REPAIR,
+            sessions=12,
+            closed="planned",
+            fall=BordinDimension.BOND,
+            session_totals=_totals("38.6 38.9 38.7 39.0 36.4 37.9 38.8 39.1 38.9 39.2 39.0 39.3"),
+            tensions=_answers(12, {5: 2, 6: 4}),
+        ),
+        days_since_last=40,
+        reflection=WrittenReflection(
+            marker="confrontation",
+            dimension=BordinDimension.BOND,
+            strategies=("own_part", "validate"),
+            note=(
+                "Angry that I had forgotten something important from the week before. I said so "
+                "and that I was sorry; we could then talk about how often she feels forgotten."
+            ),
+            teaching_consent=True,
+        ),
+    ),
+    StoryClient(
+        therapist="therapist1",
+        plan=ClientPlan(
+            course=Course.IMPROVING,
+            alliance=Alliance.RUPTURE_REPAIR,
+            sessions=16,
+            fall=BordinDimension.GOALS,
+            session_totals=_totals(
+                "38.9 39.1 38.8 39.2 39.0 36.8 38.9 39.1 39.3 39.0 39.2 39.4 39.1 39.3 39.2 39.5"
+            ),
+            tensions=_answers(16, {6: 3}),
+        ),
+        days_since_last=6,
+        reflection=WrittenReflection(
+            marker="not_sure",
+            dimension=BordinDimension.GOALS,
+            strategies=("clarify", "invite"),
+            note=(
+                "Flat and brief all session; I could not tell why. Asked at the start of the next "
+                "one: she had thought we were giving up on the work problem. We were not."
+            ),
+            teaching_consent=True,
+        ),
+    ),
+    StoryClient(
+        therapist="therapist1",
+        plan=ClientPlan(
+            course=Course.FLAT,
+            alliance=Alliance.RUPTURE_UNREPAIRED,
+            sessions=7,
+            closed="unplanned",
+            fall=BordinDimension.GOALS,
+            session_totals=_totals("39.0 39.2 38.8 39.1 36.6 36.9 36.4"),
+            tensions=_answers(7, {5: 1}),
+        ),
+        days_since_last=55,
+        reflection=WrittenReflection(
+            marker="withdrawal",
+            dimension=BordinDimension.GOALS,
+            strategies=("clarify",),
+            note="Wanted more advice than I gave. Came twice more, then stopped coming.",
+            teaching_consent=False,
+        ),
+    ),
     # A point and more below last week's unusually good session, but not below the client's own
     # level: the drop flag's case, and no rupture.
     StoryClient(
@@ -529,6 +600,29 @@ STORY: tuple[StoryClient, ...] = (
             strategies=("nothing_yet",),
             note="Agrees to the exposure steps in the session, then does not do them.",
             teaching_consent=False,
+        ),
+    ),
+    StoryClient(
+        therapist="therapist4",
+        plan=ClientPlan(
+            course=Course.IMPROVING,
+            alliance=Alliance.RUPTURE_REPAIR,
+            sessions=10,
+            closed="planned",
+            fall=BordinDimension.TASKS,
+            session_totals=_totals("38.4 38.7 38.5 38.8 38.6 36.3 38.5 38.7 38.9 39.0"),
+            tensions=_answers(10, {}),
+        ),
+        days_since_last=70,
+        reflection=WrittenReflection(
+            marker="withdrawal",
+            dimension=BordinDimension.TASKS,
+            strategies=("rationale", "clarify"),
+            note=(
+                "Quiet and polite after I proposed the exposure list. Asked what it had been like "
+                "to hear; he had taken it as a test. We built the list together."
+            ),
+            teaching_consent=True,
         ),
     ),
 )

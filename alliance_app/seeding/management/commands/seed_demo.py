@@ -122,12 +122,12 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
         # Closed episodes ended some weeks ago; open ones had their last session this week.
         weeks_since_last = rng.randint(3, 20) if plan.closed else rng.randint(0, 1)
         last = today - timedelta(weeks=weeks_since_last, days=rng.randint(0, 4))
-        code = f"C-{1000 + index * 7}"
+        code = f"C-{1007 + index * 7}"
         _client_history(rng, counts, organization, code, therapist, plan, last)
     by_username = {therapist.username: therapist for therapist in therapists}
     story = {}
-    # The story's codes come first where open flags weigh the same (C-1001 to C-1006; the others
-    # run from C-1007 in sevens).
+    # The story's codes come first where open flags weigh the same (C-1001 on; the others run
+    # from C-1014 in sevens).
     for index, told in enumerate(STORY, start=1):
         last = today - timedelta(days=told.days_since_last)
         therapist = by_username[told.therapist]
@@ -185,13 +185,13 @@ def _work_through_old_flags(
 
 def _story_reflection(organization: Organization, client: Client, told: StoryClient) -> None:
     """The story's therapist took up the rupture and wrote the reflection: its flags resolved
-    once it was repaired, acknowledged while it is not."""
+    once it was repaired or the episode ended, acknowledged while it is neither."""
     therapist = client.primary_therapist
     flags = Flag.objects.filter(
         client=client, rating__rupture__isnull=False, kind__in=_REFLECTED_KINDS
     ).select_related("rating__rupture")
     for flag in flags.filter(status=FlagStatus.OPEN).order_by("pk"):
-        if flag.rating.rupture.status == RuptureStatus.REPAIRED:
+        if flag.rating.rupture.status == RuptureStatus.REPAIRED or told.plan.closed:
             flag_resolve(flag=flag, by=therapist, note="Talked it through; back where we were.")
         else:
             flag_acknowledge(flag=flag, by=therapist, note="Talked about it the next week.")
