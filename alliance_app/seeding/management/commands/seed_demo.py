@@ -23,6 +23,7 @@ from alliance_app.feedback.models import (
     Rupture,
     TensionReport,
 )
+from alliance_app.feedback.reflecting import reflection_save
 from alliance_app.feedback.reflections import options_for
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve, rating_submit
 from alliance_app.measures import AgeBand, BordinDimension, FlagKind, RuptureStatus, Scale
@@ -232,18 +233,18 @@ def _reflect(rng: random.Random, organization: Organization, *, exclude) -> None
 def _reflection_create(
     organization: Organization, flag: Flag, author: User, written: WrittenReflection
 ) -> Reflection:
+    """The reflection written through the form's service, as a therapist would."""
     markers = {o.code: o for o in options_for(organization.pk, ReflectionOptionKind.MARKER)}
     strategies = {o.code: o for o in options_for(organization.pk, ReflectionOptionKind.STRATEGY)}
-    reflection = Reflection.objects.create(
+    return reflection_save(
         flag=flag,
-        author=author,
+        by=author,
         marker=markers[written.marker],
         dimension=written.dimension.value,
+        strategies=[strategies[code] for code in written.strategies],
         note=written.note,
         teaching_consent=written.teaching_consent,
     )
-    reflection.strategies.set([strategies[code] for code in written.strategies])
-    return reflection
 
 
 def _client_history(
