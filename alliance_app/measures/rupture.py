@@ -149,20 +149,23 @@ class Rupture:
 
 @dataclass(frozen=True)
 class _Baseline:
-    """The mean of the previous totals, and of each item's scores, as exact fractions."""
+    """The mean of the previous totals as an exact fraction; each item's mean, asked only when
+    a rupture is found, likewise."""
 
+    previous: Sequence[RatingPoint]
     total: Fraction
-    items: tuple[Fraction, ...]
 
     @classmethod
     def of(cls, previous: Sequence[RatingPoint]) -> _Baseline:
-        count = len(previous)
-        return cls(
-            total=sum((Fraction(point.total) for point in previous), Fraction(0)) / count,
-            items=tuple(
-                sum((Fraction(score) for score in scores), Fraction(0)) / count
-                for scores in zip(*(point.items for point in previous), strict=True)
-            ),
+        total = sum((Fraction(point.total) for point in previous), Fraction(0)) / len(previous)
+        return cls(previous, total)
+
+    @property
+    def items(self) -> tuple[Fraction, ...]:
+        count = len(self.previous)
+        return tuple(
+            sum((Fraction(score) for score in scores), Fraction(0)) / count
+            for scores in zip(*(point.items for point in self.previous), strict=True)
         )
 
 
