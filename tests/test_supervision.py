@@ -35,8 +35,11 @@ from django.urls import reverse
 from alliance_app.accounts.access import PeerScope, supervision_peers
 from alliance_app.accounts.models import Role
 from alliance_app.audit.models import Action, AuditEntry
+from alliance_app.clinic.models import Episode
 from alliance_app.dashboards import charts, ruptures, selectors
 from alliance_app.dashboards.ruptures import (
+    Basis,
+    Estimate,
     RuptureGroup,
     RuptureTally,
     SessionSums,
@@ -301,6 +304,26 @@ def test_nothing_at_all_is_not_a_zero():
     assert found.profile["bond"].value is None
 
 
+def test_the_page_writes_a_figure_its_shortfall_or_a_dash():
+    from alliance_app.dashboards.templatetags.figures import estimate, estimate_short
+
+    enough = Estimate(0.8, 5, Basis.ENDED_RUPTURES)
+    few = Estimate(0.5, 4, Basis.ENDED_RUPTURES)
+    no_spread = Estimate(None, 5, Basis.EPISODES)  # an effect size of identical intakes
+    nothing = Estimate(None, 0, Basis.RATED_SESSIONS)
+    assert (estimate(enough, "percent"), estimate(few, "percent")) == (
+        "80%",
+        "fewer than 5 ended ruptures",
+    )
+    assert (estimate(no_spread, "2"), estimate(nothing)) == ("—", "fewer than 20 rated sessions")
+    assert [estimate_short(e, "percent") for e in (enough, few, no_spread, nothing)] == [
+        "80%",
+        "too few",
+        "—",
+        "—",
+    ]
+
+
 # Outcomes by what the ruptures came to
 
 
@@ -485,6 +508,31 @@ def test_the_episode_list_links_each_sequence_to_its_chart(client, world):
     assert "session 3: 36.5, 3.0 below 39.5" in html
 
 
+def test_the_list_leaves_out_clients_the_viewer_does_not_see(client, world):
+    # Ann saw Dot's client X for a while: Sue supervises Ann, but not Dot's clients.
+    x = factories.client(world.org, world.dot, code="X-1")
+    episode = Episode.objects.create(
+        client=x, therapist=world.ann, opened=datetime.date(2026, 1, 5)
+    )
+    for number, items in enumerate([HIGH, HIGH, DIP], 1):
+        session = factories.therapy_session(episode, number=number)
+        rate(session, "session-adult", items)
+
+    def listed(viewer):
+        response = open_page(client, viewer, "supervision", world.ann.pk, months="all")
+        return sorted(sequence.code for sequence, _link in response.context["sequences"])
+
+    assert listed(world.sue) == ["A-1", "A-2", "A-3"]
+    assert listed(world.admin) == listed(world.ann) == ["A-1", "A-2", "A-3", "X-1"]
+    # the figures are Ann's work, whoever the client's therapist now is
+    assert (
+        open_page(client, world.sue, "supervision", world.ann.pk, months="all")
+        .context["mine"]
+        .ruptures
+        == 7
+    )
+
+
 def test_viewing_the_page_records_each_client_it_lists(client, world):
     open_page(client, world.admin, "supervision", world.ann.pk, months="all")
     entries = AuditEntry.objects.filter(action=Action.CLIENT_VIEWED)
@@ -611,8 +659,9 @@ def count_queries(http, url) -> int:
 
 PAGES = {
     # session, user and membership, then the page's own: the therapist, their peers, two sets
-    # of four tallies, the rupture list, the audit entries (one insert), the SD in force
-    "supervision": (Role.SUPERVISOR, lambda w: reverse("supervision", args=[w["therapist"]]), 15),
+    # of four tallies, the rupture list and which of its clients the viewer sees, the audit
+    # entries (one insert in a transaction), the SD in force
+    "supervision": (Role.SUPERVISOR, lambda w: reverse("supervision", args=[w["therapist"]]), 16),
     "supervision_index": (Role.SUPERVISOR, lambda w: reverse("supervision_index"), 5),
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),
     "overview": (Role.ADMIN, lambda w: reverse("overview"), 8),

@@ -96,7 +96,8 @@ class Estimate:
     """A figure, how many observations it rests on, and of what kind.
 
     `shown` is the value only when the basis reaches the minimum for its kind; otherwise
-    `shortfall` says, in words, why there is no number.
+    `shortfall` says, in words, why there is no number. Without any observation the value is
+    None, never a zero.
     """
 
     value: float | None
@@ -109,7 +110,9 @@ class Estimate:
 
     @property
     def enough(self) -> bool:
-        return self.value is not None and self.basis >= self.needed
+        """Enough observations to show the figure (which may still be None: no spread to
+        divide by, for an effect size)."""
+        return self.basis >= self.needed
 
     @property
     def shown(self) -> float | None:

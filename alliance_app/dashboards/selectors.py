@@ -101,7 +101,9 @@ def figures(
         .annotate(total_sum=Sum("total_sum"), count=Sum("count"), concerns=Sum("concerns"))
     ]
     own = _client_ruptures(Rupture.objects.all())
-    episode_ruptures = own.filter(episode_id=OuterRef("episode_id"))
+    # The therapists named too, so that the planner may read their ruptures from their index
+    # rather than every rupture of the table.
+    episode_ruptures = own.filter(therapist_id__in=ids, episode_id=OuterRef("episode_id"))
     rated = (
         AllianceMonth.objects.filter(episode_id=OuterRef("episode_id"))
         .order_by()
@@ -195,7 +197,8 @@ def rupture_tallies(
 ) -> ruptures.Tallies:
     """What the supervision figures of these therapists, pooled, are computed from, in four
     queries: ruptures counted by status, part and sessions to repair; the client session ratings
-    and tension answers summed; the reflections' markers and strategies counted.
+    and tension answers summed; the markers and strategies of the reflections they wrote,
+    counted.
 
     `since` (a month's first day) leaves out earlier months: the rupture's and the rating's
     session month, the flagged session's date for reflections. `monthly` keeps months apart,
@@ -205,7 +208,9 @@ def rupture_tallies(
     months = ("month",) if monthly else ()
     found = _client_ruptures(Rupture.objects.filter(therapist_id__in=ids))
     sessions = AllianceMonth.objects.filter(therapist_id__in=ids)
-    reflections = Reflection.objects.filter(flag__rating__session__episode__therapist_id__in=ids)
+    # A reflection is the treating therapist's own account (`feedback.access.may_reflect`):
+    # theirs are the ones they wrote, read from the author's index.
+    reflections = Reflection.objects.filter(author_id__in=ids)
     if since is not None:
         found = found.filter(month__gte=since)
         sessions = sessions.filter(month__gte=since)
@@ -261,11 +266,15 @@ def _option_fields(row: dict) -> dict:
 
 def rupture_list(therapist_id: int, *, since: date | None, clients: QuerySet[Client]) -> list:
     """The ruptures of one therapist's episodes (every rater's series), of the `clients` the
-    viewer may see, newest month first: the supervision page's list of sequences."""
-    rows = Rupture.objects.filter(therapist_id=therapist_id, episode__client__in=clients)
+    viewer may see, newest month first: the supervision page's list of sequences.
+
+    Two queries: the therapist's ruptures from their index, then which of those few clients the
+    viewer sees; asked in one, the visibility rules would have the database read every client.
+    """
+    rows = Rupture.objects.filter(therapist_id=therapist_id)
     if since is not None:
         rows = rows.filter(month__gte=since)
-    return ruptures.episode_sequences(
+    found = list(
         rows.order_by("-month", "episode_id", "rater", "rater_label", "session_number").values(
             "episode_id",
             "month",
@@ -283,6 +292,9 @@ def rupture_list(therapist_id: int, *, since: date | None, clients: QuerySet[Cli
             code=F("episode__client__code"),
         )
     )
+    listed = {row["client_id"] for row in found}
+    seen = set(clients.filter(pk__in=listed).values_list("pk", flat=True)) if listed else set()
+    return ruptures.episode_sequences(row for row in found if row["client_id"] in seen)
 
 
 @dataclass(frozen=True)

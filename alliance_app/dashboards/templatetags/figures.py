@@ -36,6 +36,8 @@ def estimate(value, style: str = "1") -> str:
         return MISSING
     if not value.enough:
         return value.shortfall
+    if value.value is None:
+        return MISSING
     return percent(value.value) if style == "percent" else figure(value.value, int(style))
 
 
