@@ -158,6 +158,37 @@ def team_figures(org, username: str) -> dict:
     }
 
 
+def supervision_subject(org, username: str) -> dict:
+    """The therapist of a supervisor's teams with the most client session ratings: the
+    supervision page measured is theirs, as that supervisor opens it (every month)."""
+    from django.db.models import Sum
+
+    from alliance_app.accounts.models import Membership, Role
+    from alliance_app.feedback.models import AllianceMonth, Rater, Rupture
+
+    membership = Membership.objects.get(organization=org, user__username=username)
+    therapists = Membership.objects.filter(
+        team__in=membership.supervised_teams.all(), role=Role.THERAPIST
+    ).values("user_id")
+    busiest = (
+        AllianceMonth.objects.filter(therapist_id__in=therapists)
+        .values("therapist_id", "therapist__username")
+        .annotate(rated=Sum("count"))
+        .order_by("-rated", "therapist_id")
+        .first()
+    )
+    if busiest is None:
+        raise RuntimeError(f"no therapist of {username!r}'s teams has a rated session")
+    ruptures = Rupture.objects.filter(therapist_id=busiest["therapist_id"])
+    return {
+        "therapist_id": busiest["therapist_id"],
+        "username": busiest["therapist__username"],
+        "rated_sessions": busiest["rated"],
+        "ruptures": ruptures.filter(rater=Rater.CLIENT, rater_label="").count(),
+        "episodes_listed": ruptures.values("episode_id").distinct().count(),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # The bench's own therapist and the empty sessions its submissions go into
 

@@ -193,6 +193,9 @@ class Bench:
         self.personas["supervisor"].update(
             data.team_figures(self.org, self.personas["supervisor"]["username"])
         )
+        self.personas["supervision"] = data.supervision_subject(
+            self.org, self.personas["supervisor"]["username"]
+        )
         say(f"personas: {json.dumps(self.personas)}")
         self.bench_user = data.bench_therapist(self.org, self.bench_password)
         removed = data.remove_bench_clients(self.bench_user)
@@ -268,6 +271,7 @@ class Bench:
 
     def endpoints(self) -> list[dict]:
         chart = self.personas["chart"]["client_id"]
+        supervision = self.personas["supervision"]["therapist_id"]
         return [
             {"name": "healthz", "label": "floor: /healthz", "path": "/healthz", "who": None},
             {"name": "client_page", "label": "client mode /rate/", "path": "/rate/",
@@ -282,6 +286,9 @@ class Bench:
              "who": self.supervisor, "target": DASHBOARD_TARGET},
             {"name": "team", "label": "team statistics", "path": "/team/",
              "who": self.supervisor, "target": DASHBOARD_TARGET},
+            {"name": "supervision", "label": "supervision page",
+             "path": f"/supervision/{supervision}/?months=all", "who": self.supervisor,
+             "target": DASHBOARD_TARGET},
             {"name": "export", "label": "export ratings.csv", "path": "/exports/ratings.csv",
              "who": self.therapist},
             {"name": "healthz_end", "label": "floor again, at the end", "path": "/healthz",
