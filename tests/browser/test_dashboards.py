@@ -11,7 +11,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def drop():
-    """Therapist Ines's client D-7 rated the alliance lower today; supervisor Sol oversees her."""
+    """Therapist Ines's client D-7 rated the alliance lower today; supervisor Sol oversees her.
+
+    Two sessions, so that the fall is a drop from the last rating and not yet a rupture (that
+    needs two earlier ratings to measure the client's usual level against)."""
     org = factories.organization()
     team = factories.team(org, "North")
     ines = factories.user(org, team=team, username="ines")
@@ -19,7 +22,7 @@ def drop():
     sol.membership.supervised_teams.add(team)
     client = factories.client(org, ines, code="D-7")
     episode = factories.episode(client)
-    for number, alliance in enumerate(["9.8 9.8 9.8 9.8", "9.7 9.8 9.8 9.8", "9.2 9.3 9.3 9.4"], 1):
+    for number, alliance in enumerate(["9.8 9.8 9.8 9.8", "9.2 9.3 9.3 9.4"], 1):
         session = factories.therapy_session(episode, number=number)
         rate(session, "outcome-adult", f"{4 + number} 5 5 5")
         rate(session, "session-adult", alliance)
@@ -59,3 +62,32 @@ def test_a_flag_acknowledged_by_the_therapist_shows_so_in_the_supervisors_inbox(
     assert item.get_attribute("data-flag-status") == "acknowledged"
     assert "the homework felt rushed" in item.inner_text()
     supervisor.close()
+
+
+def test_the_supervision_page_draws_its_charts_and_opens_the_v(page, live_server):
+    """Supervisor Sol opens therapist Ines's page: both charts draw, and a client's code opens
+    that client's chart with the rupture and its repair marked."""
+    org = factories.organization()
+    team = factories.team(org, "North")
+    ines = factories.user(org, team=team, username="ines")
+    sol = factories.user(org, role=Role.SUPERVISOR, username="sol")
+    sol.membership.supervised_teams.add(team)
+    client = factories.client(org, ines, code="V-1")
+    episode = factories.episode(client)
+    high, dip = "10 10 10 9.5", "10 7 10 9.5"  # 39.5, and 36.5 where the goals item fell
+    # five ruptures, each repaired a session later: enough for a profile
+    for number, items in enumerate([high, high] + [dip, high] * 5, 1):
+        rate(factories.therapy_session(episode, number=number), "session-adult", items)
+
+    log_in(page, "sol", factories.PASSWORD)
+    page.goto(f"/supervision/{ines.pk}/?months=all")
+    page.locator("#profile-chart[data-chart-ready]").wait_for()
+    page.locator("#month-chart[data-chart-ready]").wait_for()
+    assert "Bordin" in page.inner_text("main")
+    page.get_by_role("link", name="V-1").click()
+    chart = page.locator("#client-chart[data-chart-ready]")
+    chart.wait_for()
+    assert page.url.endswith(f"/clients/{client.pk}/?episode={episode.pk}#chart")
+    legend = chart.locator(".legendtext").evaluate_all("texts => texts.map(t => t.textContent)")
+    assert {"Rupture", "Repair"} <= set(legend)
+    assert page.console_errors == []
