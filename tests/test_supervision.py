@@ -447,7 +447,7 @@ def test_the_overview_gives_each_team_a_rupture_rate(client, world):
 
 def test_the_page_shows_the_therapist_beside_the_team(client, world):
     response = open_page(client, world.sue, "supervision", world.ann.pk, months="all")
-    assert response.context["team_name"] == "Team North"
+    assert response.context["team_name"] == "North"
     assert response.context["mine"].rate.shown == 23.1
     assert response.context["team"].rate.shown == 21.9
     html = response.content.decode()
@@ -564,7 +564,7 @@ def test_the_client_page_opens_the_episode_asked_for(client, world):
 
 def test_a_therapist_sees_their_own_page_beside_their_team(client, world):
     response = open_page(client, world.ann, "supervision", world.ann.pk)
-    assert response.context["team_name"] == "Team North"
+    assert response.context["team_name"] == "North"
     client.force_login(world.ann)
     assert client.get(reverse("supervision", args=[world.ben.pk])).status_code == 404
     assert client.get(reverse("supervision_index")).url == f"/supervision/{world.ann.pk}/"

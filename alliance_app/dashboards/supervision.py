@@ -143,7 +143,8 @@ def _peer_name(scope: PeerScope, therapist: User, organization: Organization) ->
     if scope == PeerScope.ORGANIZATION:
         return str(organization)
     if scope == PeerScope.TEAM:
-        return _("Team %(name)s") % {"name": therapist.membership.team}
+        # The team's own name: teams are often named "North team" already.
+        return str(therapist.membership.team)
     return _("Everyone you supervise")
 
 
