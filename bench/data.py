@@ -386,8 +386,17 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
     from django.db import connection
 
     from alliance_app.feedback.models import Flag, Rating
+    from alliance_app.feedback.ruptures import sd_in_force
     from alliance_app.feedback.services import as_point
-    from alliance_app.measures import LASTING_KINDS, flags_for, flags_to_raise
+    from alliance_app.measures import (
+        LASTING_KINDS,
+        FlagKind,
+        Scale,
+        flags_for,
+        flags_to_raise,
+        rupture_finding,
+        ruptures_for,
+    )
 
     ratings = list(
         Rating.objects.filter(session__episode__client_id__in=client_ids)
@@ -421,6 +430,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         history: dict[int, list] = {}
         # The bench's flags stay open, so every lasting flag raised keeps waiting.
         waiting: dict[int, list] = {}
+        sd: dict[int, object] = {}
         for rating in ratings:
             episode = rating.session.episode
             point = as_point(rating)
@@ -435,6 +445,27 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
                 (f.kind, point.rater) for f in findings if f.kind in LASTING_KINDS
             )
             history.setdefault(episode.pk, []).append(point)
+            if point.instrument.scale is Scale.SESSION:
+                # A fall below the rater's own level is a rupture: its flag takes the place of
+                # the drop flag (`feedback.ruptures`, `services._raise_flags`).
+                organization = episode.client.organization
+                if organization.pk not in sd:
+                    sd[organization.pk] = sd_in_force(organization).value
+                series = [
+                    other
+                    for other in history[episode.pk]
+                    if other.rater == point.rater and other.instrument.scale is Scale.SESSION
+                ]
+                found = [
+                    rupture
+                    for rupture in ruptures_for(
+                        series, s=sd[organization.pk], rules=organization.rupture_rules()
+                    )
+                    if rupture.session_number == point.session_number
+                ]
+                if found:
+                    findings = [f for f in findings if f.kind is not FlagKind.ALLIANCE_DROP]
+                    findings.append(rupture_finding(found[0], organization.flag_rules()))
             expected = sorted((f.kind.value, f.item, int(f.severity)) for f in findings)
             actual = sorted((f.kind, f.item, f.severity) for f in rating.flags.all())
             if expected != actual:
@@ -442,6 +473,9 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
                 if len(examples) < 3:
                     examples.append({"rating": rating.pk, "expected": expected, "stored": actual})
         result["flags_as_rules_give"] = mismatched == 0
+        result["ruptures_as_rules_give"] = _ruptures_stored(client_ids) == _ruptures_found(
+            ratings, history, sd
+        )
         result["ratings_with_other_flags"] = mismatched
         if examples:
             result["examples"] = examples
@@ -453,9 +487,49 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         and not wrong_client
         and orphans == 0
         and result.get("ratings_with_other_flags", 0) == 0
+        and result.get("ruptures_as_rules_give", True)
         and kept == remade
     )
     return result
+
+
+def _ruptures_stored(client_ids: list[int]) -> list[tuple]:
+    from alliance_app.feedback.models import Rupture, rater_key
+
+    rows = Rupture.objects.filter(episode__client_id__in=client_ids).values_list(
+        "episode_id", "rater", "rater_label", "session_number", "status", "repaired_number"
+    )
+    return sorted((e, rater_key(r, label), n, st, rep) for e, r, label, n, st, rep in rows)
+
+
+def _ruptures_found(ratings: list, history: dict[int, list], sd: dict[int, object]) -> list[tuple]:
+    """Each rater's ruptures in each episode as the rule finds them in the stored ratings."""
+    from alliance_app.feedback.ruptures import sd_in_force
+    from alliance_app.measures import Scale, ruptures_for
+
+    episodes = {rating.session.episode_id: rating.session.episode for rating in ratings}
+    found = []
+    for episode_id, points in history.items():
+        episode = episodes[episode_id]
+        organization = episode.client.organization
+        session_points = [p for p in points if p.instrument.scale is Scale.SESSION]
+        for rater in sorted({p.rater for p in session_points}):
+            for rupture in ruptures_for(
+                [p for p in session_points if p.rater == rater],
+                s=sd.setdefault(organization.pk, sd_in_force(organization).value),
+                rules=organization.rupture_rules(),
+                episode_closed=not episode.is_open,
+            ):
+                found.append(
+                    (
+                        episode_id,
+                        rater,
+                        rupture.session_number,
+                        rupture.status.value,
+                        rupture.repaired_at,
+                    )
+                )
+    return sorted(found)
 
 
 def _summary_rows(client_ids: list[int]) -> tuple[tuple, tuple]:
