@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from alliance_app.feedback.models import Flag
+from alliance_app.feedback.models import Flag, Rupture
 from tests import factories
 from tests.browser.conftest import log_in, tap_line
 
@@ -89,10 +89,22 @@ def test_the_dashboards_on_demo_data(browser, live_server, shots):
     page.goto(f"/clients/{flagged.client_id}/")
     page.locator("#client-chart[data-chart-ready]").wait_for()
     page.screenshot(path=shots / "client-chart.png", full_page=True)
+    # therapist1's client near 39.5 whose rupture at 36.5 was repaired at the next session.
+    context.clear_cookies()
+    log_in(page, "therapist1", "alliance-demo")
+    repaired = Rupture.objects.get(episode__client__code="C-1001", status="repaired")
+    page.goto(f"/clients/{repaired.episode.client_id}/")
+    page.locator("#client-chart[data-chart-ready]").wait_for()
+    assert page.get_by_text(f"Repaired at session {repaired.repaired_number}").first.is_visible()
+    page.locator("#client-chart").screenshot(path=shots / "rupture-chart.png")
     context.clear_cookies()
     log_in(page, "supervisor1", "alliance-demo")
     page.screenshot(path=shots / "supervisor-inbox.png", full_page=True)
     page.goto("/team/")
     page.locator("#monthly-chart[data-chart-ready]").wait_for()
     page.screenshot(path=shots / "team-statistics.png", full_page=True)
+    page.goto(f"/supervision/{repaired.therapist_id}/")
+    page.locator("[data-chart-ready]").first.wait_for()
+    assert fits(page)
+    page.screenshot(path=shots / "supervision.png", full_page=True)
     context.close()
