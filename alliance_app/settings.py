@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "alliance_app.clinic",
     "alliance_app.feedback",
     "alliance_app.dashboards",
+    "alliance_app.research",
     "alliance_app.seeding",
     "alliance_app.audit",
     "django.contrib.admin",
