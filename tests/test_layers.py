@@ -1,9 +1,9 @@
 """The apps form a stack and imports point down only (STYLE.md, "Layers, one way").
 
-measures and lib ← accounts ← audit ← clinic ← feedback ← dashboards ← research ← seeding. An app may import
-its own modules and those of the apps below it, never one above: when a lower app seems to need a
-higher one, the rule belongs lower or the caller passes the value in. Imports inside functions count
-too, since they tie the apps together just the same.
+measures and lib ← accounts ← audit ← clinic ← feedback ← dashboards ← research ← seeding. An app
+may import its own modules and those of the apps below it, never one above: when a lower app seems
+to need a higher one, the rule belongs lower or the caller passes the value in. Imports inside
+functions count too, since they tie the apps together just the same.
 """
 
 import ast
