@@ -36,6 +36,7 @@ class Action(models.TextChoices):
     AUDIT_EXPORTED = "audit_exported", _("Audit trail exported")
     REFLECTION_VIEWED = "reflection_viewed", _("Reflection on a flag viewed")
     REFLECTION_SAVED = "reflection_saved", _("Reflection on a flag saved")
+    TRAINING_SAVED = "training_saved", _("Training recorded or changed")
 
 
 class AuditEntryQuerySet(models.QuerySet):
