@@ -11,6 +11,7 @@ from alliance_app.dashboards import clients as client_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
+from alliance_app.research import views_analysis as analysis_views
 
 admin.site.site_header = _("Alliance administration")
 admin.site.site_title = _("Alliance")
@@ -45,6 +46,12 @@ urlpatterns = [
         "flags/<int:pk>/<str:action>/",
         dashboard_views.flag_action,
         name="flag_action",
+    ),
+    path("research/alliance-outcome/", analysis_views.alliance_outcome, name="alliance_outcome"),
+    path(
+        "research/alliance-outcome/teams/<int:team_pk>/",
+        analysis_views.alliance_outcome,
+        name="alliance_outcome_team",
     ),
     path("exports/", dashboard_views.export_list, name="exports"),
     path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),

@@ -136,6 +136,23 @@ MATRIX = {
         200,
         404,
     ),
+    # Supervisors and admins read the stored fits: the organisation's, and their teams'.
+    "alliance_outcome": row(
+        "get", lambda w: reverse("alliance_outcome"), *OUT, 403, 403, 200, 200, 200, 200
+    ),
+    "alliance_outcome_team": row(
+        "get",
+        lambda w: reverse(
+            "alliance_outcome_team", args=[w.users["therapist"].membership.team_id]
+        ),
+        *OUT,
+        403,
+        403,
+        200,
+        404,
+        200,
+        404,
+    ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
     "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
     "client_detail": row(

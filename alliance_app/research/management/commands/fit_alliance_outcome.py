@@ -1,0 +1,60 @@
+"""Fit the alliance-outcome model of each organisation and its teams: `manage.py
+fit_alliance_outcome [--organization-slug X]`.
+
+The analysis page reads only the fit stored here, so run it on a schedule (nightly, say) and
+after a large import of ratings; on tens of thousands of clients a fit takes minutes, which is why
+no request ever fits. Each organisation's fits replace its previous ones.
+"""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from alliance_app.accounts.models import Organization
+from alliance_app.clinic.models import Episode
+from alliance_app.research import analysis
+
+
+class Command(BaseCommand):
+    help = "Fit the alliance-outcome mixed model for each organisation and its teams."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--organization-slug", help="only this organisation (default: all)")
+
+    def handle(self, *, organization_slug, **options):
+        organizations = Organization.objects.order_by("slug")
+        if organization_slug:
+            organizations = organizations.filter(slug=organization_slug)
+            if not organizations.exists():
+                raise CommandError(f"no organisation {organization_slug!r}")
+        quiet = options["verbosity"] == 0
+        for organization in organizations:
+            started = time.perf_counter()
+            total = Episode.objects.filter(client__organization=organization).count()
+            with tqdm(
+                total=total,
+                unit="episode",
+                desc=f"{organization.slug}: reading",
+                disable=quiet,
+                file=self.stderr,
+            ) as bar:
+                stored = analysis.fit_store(organization, progress=bar.update)
+            seconds = time.perf_counter() - started
+            for team, row in stored:
+                self.stdout.write(
+                    f"{organization.slug} · {team or 'organisation'}: {_summary(row)}"
+                )
+            self.stdout.write(f"{organization.slug}: {len(stored)} fits in {seconds:.1f} s")
+
+
+def _summary(row) -> str:
+    result = analysis.result_from(row.results)
+    counts = f"{row.clients} clients, {row.sessions} session pairs"
+    if row.status != analysis.AnalysisStatus.FITTED:
+        return f"{row.status} ({counts}): {result.message}"
+    within = result.term("alliance_within")
+    return (
+        f"fitted ({counts}): within-client {within.estimate:.2f} "
+        f"[{within.low:.2f}, {within.high:.2f}] outcome points per alliance point"
+    )
