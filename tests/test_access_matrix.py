@@ -142,9 +142,7 @@ MATRIX = {
     ),
     "alliance_outcome_team": row(
         "get",
-        lambda w: reverse(
-            "alliance_outcome_team", args=[w.users["therapist"].membership.team_id]
-        ),
+        lambda w: reverse("alliance_outcome_team", args=[w.users["therapist"].membership.team_id]),
         *OUT,
         403,
         403,
