@@ -12,6 +12,7 @@ from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 from alliance_app.research import views_analysis as analysis_views
+from alliance_app.research import views_export as research_export_views
 
 admin.site.site_header = _("Alliance administration")
 admin.site.site_title = _("Alliance")
@@ -55,6 +56,12 @@ urlpatterns = [
     ),
     path("exports/", dashboard_views.export_list, name="exports"),
     path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),
+    path("research/export/", research_export_views.research_export_page, name="research_export"),
+    path(
+        "research/export.zip",
+        research_export_views.research_export_download,
+        name="research_export_download",
+    ),
     # Therapist
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
     path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),
