@@ -5,6 +5,8 @@ The list of URLs comes from the URL configuration itself: a new URL without a ro
 tenant isolation is tested in test_tenant_isolation.py.
 """
 
+from datetime import date
+
 import pytest
 from django.core import signing
 from django.test import Client
@@ -14,6 +16,7 @@ from alliance_app.accounts.models import Role
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.views import TABLET_SALT
 from alliance_app.measures import TensionAnswer
+from alliance_app.research.models import Training, TrainingKind
 from tests import factories
 from tests.factories import rate
 
@@ -83,6 +86,16 @@ def row(method, url, *statuses):
 
 OUT = (302, 302)  # anonymous and the link holder are sent to log in
 
+
+def a_training(w: World):
+    """A training of the first organisation, attended by its therapist."""
+    training = Training.objects.create(
+        organization=w.org, title="Workshop", kind=TrainingKind.WORKSHOP, date=date(2026, 4, 15)
+    )
+    training.attendees.add(w.users["therapist"])
+    return training
+
+
 MATRIX = {
     # name: (method, URL from the world, statuses in ACTORS order)
     "home": row("get", lambda w: "/", *OUT, 302, 302, 302, 302, 302, 302),
@@ -97,6 +110,32 @@ MATRIX = {
     "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
     "team_statistics": row("get", lambda w: "/team/", *OUT, 403, 403, 200, 200, 200, 200),
     "overview": row("get", lambda w: "/overview/", *OUT, 403, 403, 403, 403, 200, 200),
+    # Admins and supervisors record trainings and read their evaluations, of their own
+    # organisation only.
+    "training_list": row("get", lambda w: "/trainings/", *OUT, 403, 403, 200, 200, 200, 200),
+    "training_new": row("get", lambda w: "/trainings/new/", *OUT, 403, 403, 200, 200, 200, 200),
+    "training_edit": row(
+        "get",
+        lambda w: reverse("training_edit", args=[a_training(w).pk]),
+        *OUT,
+        403,
+        403,
+        200,
+        200,
+        200,
+        404,
+    ),
+    "training_evaluation": row(
+        "get",
+        lambda w: reverse("training_evaluation", args=[a_training(w).pk]),
+        *OUT,
+        403,
+        403,
+        200,
+        200,
+        200,
+        404,
+    ),
     # A therapist is sent to their own supervision page; the others see whom they may open.
     "supervision_index": row(
         "get", lambda w: reverse("supervision_index"), *OUT, 302, 302, 200, 200, 200, 200
@@ -136,29 +175,8 @@ MATRIX = {
         200,
         404,
     ),
-    # Supervisors and admins read the stored fits: the organisation's, and their teams'.
-    "alliance_outcome": row(
-        "get", lambda w: reverse("alliance_outcome"), *OUT, 403, 403, 200, 200, 200, 200
-    ),
-    "alliance_outcome_team": row(
-        "get",
-        lambda w: reverse("alliance_outcome_team", args=[w.users["therapist"].membership.team_id]),
-        *OUT,
-        403,
-        403,
-        200,
-        404,
-        200,
-        404,
-    ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
     "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
-    "research_export": row(
-        "get", lambda w: reverse("research_export"), *OUT, 403, 403, 403, 403, 200, 200
-    ),
-    "research_export_download": row(
-        "get", lambda w: reverse("research_export_download"), *OUT, 403, 403, 403, 403, 200, 200
-    ),
     "client_detail": row(
         "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
     ),
