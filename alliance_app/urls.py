@@ -11,6 +11,8 @@ from alliance_app.dashboards import clients as client_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
+from alliance_app.research import views_analysis as analysis_views
+from alliance_app.research import views_export as research_export_views
 from alliance_app.research import views_training as training_views
 
 admin.site.site_header = _("Alliance administration")
@@ -47,6 +49,12 @@ urlpatterns = [
         dashboard_views.flag_action,
         name="flag_action",
     ),
+    path("research/alliance-outcome/", analysis_views.alliance_outcome, name="alliance_outcome"),
+    path(
+        "research/alliance-outcome/teams/<int:team_pk>/",
+        analysis_views.alliance_outcome,
+        name="alliance_outcome_team",
+    ),
     path("trainings/", training_views.training_list, name="training_list"),
     path("trainings/new/", training_views.training_new, name="training_new"),
     path("trainings/<int:pk>/edit/", training_views.training_edit, name="training_edit"),
@@ -57,6 +65,12 @@ urlpatterns = [
     ),
     path("exports/", dashboard_views.export_list, name="exports"),
     path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),
+    path("research/export/", research_export_views.research_export_page, name="research_export"),
+    path(
+        "research/export.zip",
+        research_export_views.research_export_download,
+        name="research_export_download",
+    ),
     # Therapist
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
     path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),

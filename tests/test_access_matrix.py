@@ -175,8 +175,29 @@ MATRIX = {
         200,
         404,
     ),
+    # Supervisors and admins read the stored fits: the organisation's, and their teams'.
+    "alliance_outcome": row(
+        "get", lambda w: reverse("alliance_outcome"), *OUT, 403, 403, 200, 200, 200, 200
+    ),
+    "alliance_outcome_team": row(
+        "get",
+        lambda w: reverse("alliance_outcome_team", args=[w.users["therapist"].membership.team_id]),
+        *OUT,
+        403,
+        403,
+        200,
+        404,
+        200,
+        404,
+    ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
     "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
+    "research_export": row(
+        "get", lambda w: reverse("research_export"), *OUT, 403, 403, 403, 403, 200, 200
+    ),
+    "research_export_download": row(
+        "get", lambda w: reverse("research_export_download"), *OUT, 403, 403, 403, 403, 200, 200
+    ),
     "client_detail": row(
         "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
     ),

@@ -17,6 +17,7 @@ NAVIGATION = {
         ("supervision_index", _("Supervision")),
         ("training_list", _("Trainings")),
         ("caseload", _("My caseload")),
+        ("alliance_outcome", _("Alliance and outcome")),
         ("exports", _("Exports")),
     ],
     Role.ADMIN: [
@@ -24,6 +25,7 @@ NAVIGATION = {
         ("inbox", _("Flag inbox")),
         ("team_statistics", _("Therapists")),
         ("training_list", _("Trainings")),
+        ("alliance_outcome", _("Alliance and outcome")),
         ("exports", _("Exports")),
         ("audit_log", _("Audit trail")),
         ("admin:index", _("Administration")),
