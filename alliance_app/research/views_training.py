@@ -264,6 +264,6 @@ def _chart(figure: FigureResult) -> dict[str, Any]:
         "yaxis": {"automargin": True},
         "legend": charts.LEGEND_ABOVE,
         "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
-        "height": 260,
+        "height": 280,
     }
     return charts._figure(data, layout)
