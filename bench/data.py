@@ -189,6 +189,48 @@ def supervision_subject(org, username: str) -> dict:
     }
 
 
+def bench_training(org) -> dict:
+    """A training for the evaluation page, made here rather than by the seeding: half of the
+    organisation's therapists with rated sessions attended, in the middle month of their ratings,
+    so that both windows hold months of data. Made once; a later run finds it."""
+    from django.db.models import Max, Min
+    from django.utils import timezone
+
+    from alliance_app.accounts.models import Role, User
+    from alliance_app.feedback.models import AllianceMonth
+    from alliance_app.research.models import Training, TrainingKind
+
+    therapists = list(
+        User.objects.filter(
+            membership__organization=org,
+            membership__role__in=[Role.THERAPIST, Role.SUPERVISOR],
+        )
+        .exclude(username__startswith=BENCH_PREFIX)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    span = AllianceMonth.objects.filter(therapist_id__in=therapists).aggregate(
+        first=Min("month"), last=Max("month")
+    )
+    if span["first"] is None:
+        raise RuntimeError("no therapist of the organisation has a rated session")
+    middle = span["first"] + (span["last"] - span["first"]) / 2
+    date = min(middle.replace(day=15), timezone.localdate())
+    training, created = Training.objects.get_or_create(
+        organization=org,
+        title="Bench: rupture-repair workshop",
+        defaults={"kind": TrainingKind.WORKSHOP, "date": date},
+    )
+    if created:
+        training.attendees.add(*therapists[::2])
+    return {
+        "training_id": training.pk,
+        "date": training.date.isoformat(),
+        "attendees": training.attendees.count(),
+        "therapists": len(therapists),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # The bench's own therapist and the empty sessions its submissions go into
 

@@ -196,6 +196,7 @@ class Bench:
         self.personas["supervision"] = data.supervision_subject(
             self.org, self.personas["supervisor"]["username"]
         )
+        self.personas["training"] = data.bench_training(self.org)
         say(f"personas: {json.dumps(self.personas)}")
         self.bench_user = data.bench_therapist(self.org, self.bench_password)
         removed = data.remove_bench_clients(self.bench_user)
@@ -272,6 +273,7 @@ class Bench:
     def endpoints(self) -> list[dict]:
         chart = self.personas["chart"]["client_id"]
         supervision = self.personas["supervision"]["therapist_id"]
+        training = self.personas["training"]["training_id"]
         return [
             {"name": "healthz", "label": "floor: /healthz", "path": "/healthz", "who": None},
             {"name": "client_page", "label": "client mode /rate/", "path": "/rate/",
@@ -288,6 +290,9 @@ class Bench:
              "who": self.supervisor, "target": DASHBOARD_TARGET},
             {"name": "supervision", "label": "supervision page",
              "path": f"/supervision/{supervision}/?months=all", "who": self.supervisor,
+             "target": DASHBOARD_TARGET},
+            {"name": "training_evaluation", "label": "training evaluation (summary rows)",
+             "path": f"/trainings/{training}/evaluation/?days=180", "who": self.supervisor,
              "target": DASHBOARD_TARGET},
             {"name": "export", "label": "export ratings.csv", "path": "/exports/ratings.csv",
              "who": self.therapist},
