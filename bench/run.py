@@ -198,6 +198,10 @@ class Bench:
         )
         self.personas["training"] = data.bench_training(self.org)
         say(f"personas: {json.dumps(self.personas)}")
+        # The analysis page reads a stored fit: make it, and say how long fitting takes.
+        fit_began = time.monotonic()
+        server.manage(self.env, "fit_alliance_outcome", "--organization-slug", self.slug)
+        self.timings["fit_alliance_outcome_s"] = round(time.monotonic() - fit_began, 1)
         self.bench_user = data.bench_therapist(self.org, self.bench_password)
         removed = data.remove_bench_clients(self.bench_user)
         say(f"removed {removed} rows of earlier bench runs")
@@ -293,6 +297,9 @@ class Bench:
              "target": DASHBOARD_TARGET},
             {"name": "training_evaluation", "label": "training evaluation (summary rows)",
              "path": f"/trainings/{training}/evaluation/?days=180", "who": self.supervisor,
+             "target": DASHBOARD_TARGET},
+            {"name": "alliance_outcome", "label": "alliance-outcome analysis (stored fit)",
+             "path": "/research/alliance-outcome/", "who": self.supervisor,
              "target": DASHBOARD_TARGET},
             {"name": "export", "label": "export ratings.csv", "path": "/exports/ratings.csv",
              "who": self.therapist},

@@ -256,13 +256,15 @@ def _episode_pairs(sessions: dict[int, dict[str, float]]) -> Iterator[tuple]:
 def fit_store(
     organization: Organization,
     *,
-    progress: Callable[[int], None] | None = None,
+    pairs: pd.DataFrame | None = None,
     min_clients: int = MIN_CLIENTS,
     min_pairs: int = MIN_PAIRS,
 ) -> list[tuple[Team | None, AllianceOutcomeFit]]:
-    """Fit the organisation and each of its teams and store the fits, replacing the last ones.
-    A team's fit is stored whatever its status, so its page says why there is no estimate."""
-    pairs = session_pairs(organization, progress=progress)
+    """Fit the organisation and each of its teams on `pairs` (`session_pairs`, read here when
+    not given) and store the fits, replacing the last ones. A team's fit is stored whatever its
+    status, so its page says why there is no estimate."""
+    if pairs is None:
+        pairs = session_pairs(organization)
     scopes: list[tuple[Team | None, pd.DataFrame]] = [(None, pairs)]
     scopes += [
         (team, pairs[pairs["team"].eq(team.pk).fillna(False)])

@@ -23,7 +23,7 @@ from . import analysis
 from .models import AllianceOutcomeFit, AnalysisStatus
 
 TERM_LABELS = {
-    analysis.INTERCEPT: gettext_lazy("Intercept (average client, session 0)"),
+    analysis.INTERCEPT: gettext_lazy("Intercept"),
     "alliance_within": gettext_lazy("Session rating above the client's own mean (within)"),
     "alliance_between": gettext_lazy("Client's mean session rating (between)"),
     "outcome_now": gettext_lazy("Outcome in the same session"),
@@ -143,7 +143,6 @@ def coefficient_chart(result: analysis.FitResult) -> dict[str, Any]:
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "#ffffff",
             "margin": {"l": 16, "r": 16, "t": 16, "b": 48},
-            "height": 300,
             "xaxis": {
                 "title": {"text": _("Change in the next outcome (points)")},
                 "zeroline": True,

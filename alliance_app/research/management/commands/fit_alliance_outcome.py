@@ -39,13 +39,17 @@ class Command(BaseCommand):
                 disable=quiet,
                 file=self.stderr,
             ) as bar:
-                stored = analysis.fit_store(organization, progress=bar.update)
-            seconds = time.perf_counter() - started
+                pairs = analysis.session_pairs(organization, progress=bar.update)
+            read = time.perf_counter()
+            stored = analysis.fit_store(organization, pairs=pairs)
             for team, row in stored:
                 self.stdout.write(
                     f"{organization.slug} · {team or 'organisation'}: {_summary(row)}"
                 )
-            self.stdout.write(f"{organization.slug}: {len(stored)} fits in {seconds:.1f} s")
+            self.stdout.write(
+                f"{organization.slug}: {len(pairs)} session pairs read in {read - started:.1f} s, "
+                f"{len(stored)} fits in {time.perf_counter() - read:.1f} s"
+            )
 
 
 def _summary(row) -> str:
