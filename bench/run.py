@@ -43,6 +43,10 @@ SESSIONS_PER_BENCH_CLIENT = 40
 DASHBOARD_TARGET = 8.0
 SUBMIT_TARGET = 3.0
 STATIC_REF = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+RESEARCH_SUMMARY = re.compile(
+    r"(?P<rows>\d+) rows from \d+ episodes in (?P<seconds>[\d.]+) s "
+    r"\((?P<rate>\d+) rows/s\), peak memory (?P<peak>\d+) MB"
+)
 
 _T0 = time.monotonic()
 
@@ -202,6 +206,7 @@ class Bench:
         fit_began = time.monotonic()
         server.manage(self.env, "fit_alliance_outcome", "--organization-slug", self.slug)
         self.timings["fit_alliance_outcome_s"] = round(time.monotonic() - fit_began, 1)
+        self.research_export()
         self.bench_user = data.bench_therapist(self.org, self.bench_password)
         removed = data.remove_bench_clients(self.bench_user)
         say(f"removed {removed} rows of earlier bench runs")
@@ -227,6 +232,26 @@ class Bench:
             1 + len(self.warm_pool) + len(self.submit_pool) + 3 * per_tablet * args.tablets
         )
         say(f"bench sessions created: {sessions} ({self.timings['bench_data_s']} s)")
+
+    def research_export(self) -> None:
+        """The research export command on the scaled data: its rows per second and peak memory."""
+        with tempfile.TemporaryDirectory() as directory:
+            done = server.manage(
+                self.env,
+                "research_export",
+                "--organization-slug",
+                self.slug,
+                "--output",
+                str(Path(directory) / "research.zip"),
+            )
+        found = RESEARCH_SUMMARY.search(done.stdout)
+        if found is None:
+            raise RuntimeError(f"research_export said: {done.stdout[-500:]}")
+        self.timings["research_export_rows"] = float(found["rows"])
+        self.timings["research_export_s"] = float(found["seconds"])
+        self.timings["research_export_rows_per_s"] = float(found["rate"])
+        self.timings["research_export_peak_mb"] = float(found["peak"])
+        say(f"research export: {found[0]}")
 
     def collectstatic(self) -> None:
         began = time.monotonic()
