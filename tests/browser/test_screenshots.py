@@ -5,13 +5,16 @@ suite the pictures go to a temporary folder and the test checks every page fits 
 """
 
 import os
+from datetime import date, timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
+from alliance_app.accounts.models import User
 from alliance_app.feedback.models import Flag, Rupture
+from alliance_app.research.models import Training, TrainingKind
 from tests import factories
 from tests.browser.conftest import log_in, tap_line
 
@@ -107,4 +110,17 @@ def test_the_dashboards_on_demo_data(browser, live_server, shots):
     page.locator("[data-chart-ready]").first.wait_for()
     assert fits(page)
     page.screenshot(path=shots / "supervision.png", full_page=True)
+    # A workshop three months ago for two of the demo therapists, and its evaluation.
+    organization = repaired.episode.client.organization
+    workshop = Training.objects.create(
+        organization=organization,
+        title="Noticing withdrawal ruptures",
+        kind=TrainingKind.WORKSHOP,
+        date=date.today() - timedelta(days=92),
+    )
+    workshop.attendees.set(User.objects.filter(username__in=["therapist1", "therapist2"]))
+    page.goto(f"/trainings/{workshop.pk}/evaluation/")
+    page.locator("[data-chart-ready]").first.wait_for()
+    assert fits(page)
+    page.screenshot(path=shots / "training-evaluation.png", full_page=True)
     context.close()
