@@ -12,6 +12,7 @@ from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 from alliance_app.research import views_analysis as analysis_views
+from alliance_app.research import views_cases as case_views
 from alliance_app.research import views_export as research_export_views
 from alliance_app.research import views_training as training_views
 
@@ -55,6 +56,10 @@ urlpatterns = [
         analysis_views.alliance_outcome,
         name="alliance_outcome_team",
     ),
+    path("case-sets/", case_views.case_set_list, name="case_set_list"),
+    path("case-sets/new/", case_views.case_set_new, name="case_set_new"),
+    path("case-sets/<int:pk>/", case_views.case_set_detail, name="case_set_detail"),
+    path("case-sets/<int:pk>.pdf", case_views.case_set_pdf, name="case_set_pdf"),
     path("trainings/", training_views.training_list, name="training_list"),
     path("trainings/new/", training_views.training_new, name="training_new"),
     path("trainings/<int:pk>/edit/", training_views.training_edit, name="training_edit"),

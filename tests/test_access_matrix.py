@@ -16,7 +16,7 @@ from alliance_app.accounts.models import Role
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.views import TABLET_SALT
 from alliance_app.measures import TensionAnswer
-from alliance_app.research.models import Training, TrainingKind
+from alliance_app.research.models import CaseSet, Training, TrainingKind
 from tests import factories
 from tests.factories import rate
 
@@ -96,6 +96,11 @@ def a_training(w: World):
     return training
 
 
+def a_case_set(w: World):
+    """A case set of the first organisation (its cases do not change who may open it)."""
+    return CaseSet.objects.create(organization=w.org, title="Week 3")
+
+
 MATRIX = {
     # name: (method, URL from the world, statuses in ACTORS order)
     "home": row("get", lambda w: "/", *OUT, 302, 302, 302, 302, 302, 302),
@@ -128,6 +133,31 @@ MATRIX = {
     "training_evaluation": row(
         "get",
         lambda w: reverse("training_evaluation", args=[a_training(w).pk]),
+        *OUT,
+        403,
+        403,
+        200,
+        200,
+        200,
+        404,
+    ),
+    # Supervisors and admins put teaching case sets together; therapists get 403.
+    "case_set_list": row("get", lambda w: "/case-sets/", *OUT, 403, 403, 200, 200, 200, 200),
+    "case_set_new": row("get", lambda w: "/case-sets/new/", *OUT, 403, 403, 200, 200, 200, 200),
+    "case_set_detail": row(
+        "get",
+        lambda w: reverse("case_set_detail", args=[a_case_set(w).pk]),
+        *OUT,
+        403,
+        403,
+        200,
+        200,
+        200,
+        404,
+    ),
+    "case_set_pdf": row(
+        "get",
+        lambda w: reverse("case_set_pdf", args=[a_case_set(w).pk]),
         *OUT,
         403,
         403,

@@ -52,6 +52,8 @@ RECORD_OF = {
 NOT_CLIENT_RECORDS = {
     "training_edit": "a training: its title, date and the therapists who attended",
     "training_evaluation": "a training's figures summed over therapists, no client named",
+    "case_set_detail": "teaching cases by session number, no client code, date or id",
+    "case_set_pdf": "teaching cases by session number, no client code, date or id",
 }
 # The other parts of those URLs.
 OTHER_ARGS = {"action": "acknowledge"}

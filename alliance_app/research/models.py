@@ -108,3 +108,86 @@ class AllianceOutcomeFit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization} · {self.team or '—'} · {self.fitted_at:%Y-%m-%d}"
+
+
+DEFAULT_QUESTIONS = (
+    _("When did the rater's scores begin to fall, and what might the therapist have noticed?"),
+    _("Which part of the alliance gave way: the bond, the goals, or the way of working?"),
+    _("What could the therapist have said or asked in the session after the fall?"),
+    _("Where the scores came back, what seems to have helped? Where they did not, what might?"),
+    _("What would you look out for in your own sessions after reading this case?"),
+)
+
+
+def default_questions() -> str:
+    """The questions a new case set starts with, in the language of the one who makes it."""
+    return "\n".join(str(question) for question in DEFAULT_QUESTIONS)
+
+
+class CaseSet(models.Model):
+    """A set of ruptures, without names or dates, for teaching (DESIGN.md §5, training)."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="case_sets",
+        verbose_name=_("organisation"),
+    )
+    title = models.CharField(_("title"), max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("put together by"),
+    )
+    created_at = models.DateTimeField(_("put together at"), default=timezone.now)
+    show_therapist = models.BooleanField(
+        _("name the therapist"),
+        default=False,
+        help_text=_("Only with the therapists' agreement: otherwise each case stays anonymous."),
+    )
+    questions = models.TextField(
+        _("discussion questions"),
+        default=default_questions,
+        help_text=_("One question a line."),
+    )
+
+    class Meta:
+        verbose_name = _("case set")
+        verbose_name_plural = _("case sets")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def question_list(self) -> list[str]:
+        return [line.strip() for line in self.questions.splitlines() if line.strip()]
+
+
+class Case(models.Model):
+    """One rupture in a case set, at its place in the handout."""
+
+    case_set = models.ForeignKey(
+        CaseSet, on_delete=models.CASCADE, related_name="cases", verbose_name=_("case set")
+    )
+    rupture = models.ForeignKey(
+        "feedback.Rupture",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("rupture"),
+    )
+    position = models.PositiveSmallIntegerField(_("position"))
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["case_set", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["case_set", "rupture"], name="case_once_per_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_set} · {self.position}"
