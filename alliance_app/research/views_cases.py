@@ -179,10 +179,10 @@ def case_chart(case: cases.CaseView) -> str:
         "font": {"family": charts.FONT_FAMILY, "size": 12},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "#ffffff",
-        "margin": {"l": 44, "r": 12, "t": 12, "b": 40},
+        "margin": {"l": 44, "r": 12, "t": 12, "b": 56},
         "xaxis": {"title": {"text": _("Session")}, "dtick": 1, "showgrid": False},
         "yaxis": {"range": [0, 40.5], "dtick": 10, "gridcolor": "#e5e5e5"},
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
     }
     return charts.chart_json({"data": data, "layout": layout})
 
