@@ -24,8 +24,9 @@ from django.utils.translation import gettext, gettext_lazy
 
 from alliance_app.feedback.models import rater_key
 from alliance_app.measures import BordinDimension, Instrument, RuptureStatus, Scale, Thresholds
+from alliance_app.measures import score_shown as shown
 
-from .ruptures import Estimate, MonthRow, shown
+from .ruptures import Estimate, MonthRow
 from .stats import CLIENT_RATER, MonthlyMean
 
 RATER_COLOURS = ("#2f6f73", "#e0a458", "#4a5fa8", "#6b6b6b", "#8c5e9e")

@@ -24,7 +24,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
@@ -121,14 +121,6 @@ class Estimate:
     @property
     def shortfall(self) -> str:
         return "" if self.enough else str(SHORTFALL[self.kind] % {"count": self.needed})
-
-
-def shown(value: Decimal) -> str:
-    """A score one decimal like every score, two where the hundredth matters (a usual level of
-    39.05), as the rupture flags write them (`measures.explain_rupture`)."""
-    hundredths = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    tenths = hundredths.quantize(Decimal("0.1"))
-    return str(tenths if tenths == hundredths else hundredths)
 
 
 def _estimate(basis: int, kind: Basis, value: Callable[[], float | None]) -> Estimate:

@@ -31,9 +31,9 @@ from alliance_app.clinic.access import clients_visible_to
 from alliance_app.feedback.models import ReflectionOptionKind
 from alliance_app.feedback.ruptures import SDSource, sd_in_force
 from alliance_app.measures import pooled_within_sd
+from alliance_app.measures import score_shown as shown
 
 from . import charts, ruptures, selectors
-from .ruptures import shown
 
 # Months back from the current one; "all" is every month.
 PERIODS = {"6": 6, "12": 12, "24": 24, "all": None}

@@ -54,6 +54,7 @@ from .rupture import (
     pooled_within_sd,
     rupture_finding,
     ruptures_for,
+    score_shown,
 )
 from .scoring import (
     MISSING,
@@ -139,5 +140,6 @@ __all__ = [
     "rupture_finding",
     "ruptures_for",
     "score_rating",
+    "score_shown",
     "tension_finding",
 ]

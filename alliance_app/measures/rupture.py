@@ -399,9 +399,9 @@ def explain_rupture(rupture: Rupture) -> RuptureExplanation:
     """
     params = {
         "total": str(rupture.total.quantize(ONE_DECIMAL)),
-        "drop": _shown(rupture.drop),
-        "baseline": _shown(rupture.baseline),
-        "threshold": _shown(rupture.threshold),
+        "drop": score_shown(rupture.drop),
+        "baseline": score_shown(rupture.baseline),
+        "threshold": score_shown(rupture.threshold),
         "dimensions": " and ".join(rupture.dimensions),
     }
     if len(rupture.dimensions) == 1:
@@ -409,9 +409,10 @@ def explain_rupture(rupture: Rupture) -> RuptureExplanation:
     return RuptureExplanation(_FELL_EQUALLY, params)
 
 
-def _shown(value: Decimal) -> str:
-    """One decimal like every score, two where the hundredth matters (a mean of 39.05)."""
-    hundredths = value.quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
+def score_shown(value: Decimal) -> str:
+    """One decimal like every score, two where the hundredth matters (a mean of 39.05): as the
+    flags, the pages and the handouts write a total, a usual level, a drop or a threshold."""
+    hundredths = Decimal(value).quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
     tenths = hundredths.quantize(ONE_DECIMAL)
     return str(tenths if tenths == hundredths else hundredths)
 

@@ -4,7 +4,7 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from alliance_app.dashboards.ruptures import shown
+from alliance_app.measures import score_shown as shown
 
 register = template.Library()
 
