@@ -6,9 +6,9 @@ editing ratings' sessions outside the admin. Each organisation is rebuilt in its
 transaction; the dashboards keep reading the old rows until it commits.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from alliance_app.accounts.models import Organization
+from alliance_app.accounts.commands import organizations_named
 from alliance_app.clinic.models import Episode
 from alliance_app.feedback import rollups
 from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
@@ -21,11 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--organization-slug", help="only this organisation (default: all)")
 
     def handle(self, *, organization_slug, **options):
-        organizations = Organization.objects.order_by("slug")
-        if organization_slug:
-            organizations = organizations.filter(slug=organization_slug)
-            if not organizations.exists():
-                raise CommandError(f"no organisation {organization_slug!r}")
+        organizations = organizations_named(organization_slug)
         for organization in organizations:
             episodes = Episode.objects.filter(client__organization=organization)
             rollups.rebuild(episodes)

@@ -7,9 +7,9 @@ after an upgrade. Flags already raised are kept; a rebuild raises none unless as
 (`--raise-flags`, for data loaded in bulk). Each organisation is rebuilt in its own transaction.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from alliance_app.accounts.models import Organization
+from alliance_app.accounts.commands import organizations_named
 from alliance_app.feedback import ruptures
 
 
@@ -25,11 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, organization_slug, raise_flags, **options):
-        organizations = Organization.objects.order_by("slug")
-        if organization_slug:
-            organizations = organizations.filter(slug=organization_slug)
-            if not organizations.exists():
-                raise CommandError(f"no organisation {organization_slug!r}")
+        organizations = organizations_named(organization_slug)
         for organization in organizations:
             measured = ruptures.sd_measure(organization)
             count = ruptures.rebuild(organization, raise_flags=raise_flags)

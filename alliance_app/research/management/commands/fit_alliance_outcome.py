@@ -8,10 +8,10 @@ no request ever fits. Each organisation's fits replace its previous ones.
 
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from alliance_app.accounts.models import Organization
+from alliance_app.accounts.commands import organizations_named
 from alliance_app.clinic.models import Episode
 from alliance_app.research import analysis
 
@@ -23,11 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--organization-slug", help="only this organisation (default: all)")
 
     def handle(self, *, organization_slug, **options):
-        organizations = Organization.objects.order_by("slug")
-        if organization_slug:
-            organizations = organizations.filter(slug=organization_slug)
-            if not organizations.exists():
-                raise CommandError(f"no organisation {organization_slug!r}")
+        organizations = organizations_named(organization_slug)
         quiet = options["verbosity"] == 0
         for organization in organizations:
             started = time.perf_counter()
