@@ -36,3 +36,10 @@ def _plain_static_storage(settings):
 def _fast_password_hashing(settings):
     """Production hashes passwords slowly on purpose; tests make hundreds of users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fit_jobs_inline(settings):
+    """A fit started from a page runs as a background process in production; tests run it in
+    the test's own database connection instead (`feedback.expected.launch`)."""
+    settings.FIT_JOBS_INLINE = True

@@ -4,6 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from alliance_app.feedback import expected
 from alliance_app.feedback.links import remote_link_create
 from tests import factories
 
@@ -20,6 +21,7 @@ def populated(org, therapist, session_one):
     factories.user(org, team=factories.team(org))
     factories.rate(session_one, "session-adult", "8 8 8 8")  # raises a flag
     remote_link_create(session=session_one, scale="outcome", created_by=therapist)
+    expected.fit_start(org, by=None)  # too few episodes: a fit that says why
     return session_one
 
 
@@ -43,6 +45,7 @@ def test_every_model_of_ours_is_in_the_admin():
         "Rating",
         "Flag",
         "RemoteLink",
+        "ExpectedResponseFit",
         "ReflectionOption",
     }
 

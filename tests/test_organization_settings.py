@@ -43,6 +43,8 @@ def change_form(org: Organization, **changes) -> dict:
         "rupture_repair_window": "3",
         "rupture_sd": "",
         "ask_tension": "on",
+        "expected_quantile": "0.10",
+        "expected_min_episodes": "100",
         "teams-TOTAL_FORMS": "0",
         "teams-INITIAL_FORMS": "0",
         "teams-MIN_NUM_FORMS": "0",

@@ -173,6 +173,16 @@ class OrganizationAdmin(OrganizationScopedAdmin):
                 ),
             },
         ),
+        (
+            _("Expected response"),
+            {
+                "fields": ["expected_quantile", "expected_min_episodes"],
+                "description": _(
+                    "The band is fitted on the organisation's closed episodes; a new setting "
+                    "applies from the next fit."
+                ),
+            },
+        ),
     ]
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -6,6 +6,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.measures import FlagRules, RuptureRules
+from alliance_app.measures.expected import (
+    DEFAULT_MIN_EPISODES,
+    DEFAULT_QUANTILE,
+    ExpectedResponse,
+)
 
 from .fields import SessionNumbersField, validate_time_zone
 
@@ -150,6 +155,33 @@ class Organization(models.Model):
         ),
     )
 
+    expected_quantile = models.DecimalField(
+        _("expected response: boundary quantile"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal(str(DEFAULT_QUANTILE)),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("0.40"))],
+        help_text=_(
+            "The not-on-track line: a client below it is doing worse than this share of clients "
+            "who started alike (0.10: worse than nine in ten)."
+        ),
+    )
+    expected_min_episodes = models.PositiveIntegerField(
+        _("expected response: closed episodes needed"),
+        default=DEFAULT_MIN_EPISODES,
+        validators=[MinValueValidator(20), MaxValueValidator(100000)],
+        help_text=_(
+            "Below this many closed episodes with three outcome ratings, no band is fitted."
+        ),
+    )
+    expected_response = models.JSONField(
+        _("expected response in use"),
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text=_("The parameters of the fit in use, copied from it when it finished."),
+    )
+
     class Meta:
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
@@ -196,6 +228,12 @@ class Organization(models.Model):
                 condition=models.Q(rupture_sd__isnull=True) | models.Q(rupture_sd__gt=0),
                 name="organization_rupture_sd_positive",
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    expected_quantile__gte=Decimal("0.01"), expected_quantile__lte=Decimal("0.40")
+                ),
+                name="organization_expected_quantile_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +248,12 @@ class Organization(models.Model):
             no_change_sessions=tuple(self.no_change_sessions),
             no_change_every=self.no_change_every,
         )
+
+    def expected_response_model(self) -> ExpectedResponse | None:
+        """The expected-response band in use, or None while there is none."""
+        if not self.expected_response:
+            return None
+        return ExpectedResponse.from_json(self.expected_response)
 
     def rupture_rules(self) -> RuptureRules:
         return RuptureRules(

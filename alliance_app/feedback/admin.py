@@ -7,8 +7,9 @@ summary rows. Opening one of these records in the admin is recorded in the audit
 the client's page is.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.accounts.admin import OrganizationAdmin as AccountsOrganizationAdmin
@@ -22,8 +23,8 @@ from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Client, Episode, TherapySession
 
-from . import rollups, ruptures
-from .models import Flag, Rating, ReflectionOption, RemoteLink
+from . import expected, rollups, ruptures
+from .models import ExpectedResponseFit, Flag, Rating, ReflectionOption, RemoteLink
 
 
 def _rollups_rebuild(*episode_ids) -> None:
@@ -43,7 +44,7 @@ RUPTURE_SETTINGS = {
 
 
 class OrganizationAdmin(AccountsOrganizationAdmin):
-    actions = ["ruptures_measure"]
+    actions = ["ruptures_measure", "expected_response_fit"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -98,6 +99,28 @@ class OrganizationAdmin(AccountsOrganizationAdmin):
                 _("%(organization)s: SD %(sd)s, %(count)s ruptures.")
                 % {"organization": organization, "sd": sd.value, "count": count},
             )
+
+    @admin.action(description=_("Fit the expected-response band again (in the background)"))
+    def expected_response_fit(self, request, queryset) -> None:
+        for organization in queryset:
+            try:
+                job = expected.fit_start(organization, by=request.user)
+            except ValidationError as refused:
+                self.message_user(
+                    request, f"{organization}: {' '.join(refused.messages)}", messages.WARNING
+                )
+                continue
+            self.message_user(
+                request,
+                _("%(organization)s: fit version %(version)s started; it runs in the background.")
+                % {"organization": organization, "version": job.version},
+            )
+
+
+@admin.register(ExpectedResponseFit)
+class ExpectedResponseFitAdmin(ReadOnlyAdmin):
+    list_display = ["organization", "version", "status", "episodes", "source", "finished_at"]
+    list_filter = ["status"]
 
 
 admin.site.unregister(Organization)

@@ -171,6 +171,7 @@ FlagKindChoice = choices_from(
         FlagKind.NO_CHANGE: _("No reliable change"),
         FlagKind.RUPTURE: _("Rupture"),
         FlagKind.CLIENT_REPORTED_TENSION: _("Client-reported tension"),
+        FlagKind.NOT_ON_TRACK: _("Not on track"),
     },
 )
 
@@ -229,6 +230,15 @@ class Flag(models.Model):
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolved_note = models.TextField(_("resolution note"), blank=True)
+    fit = models.ForeignKey(
+        "ExpectedResponseFit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flags",
+        verbose_name=_("expected-response fit"),
+        help_text=_("The fit whose boundary raised a not-on-track flag; a refit never changes it."),
+    )
 
     class Meta:
         verbose_name = _("flag")
@@ -267,11 +277,12 @@ class Flag(models.Model):
         return f"{self.get_kind_display()} · {self.client}"
 
     @classmethod
-    def from_finding(cls, finding: Finding, *, client, rating: Rating) -> "Flag":
+    def from_finding(cls, finding: Finding, *, client, rating: Rating, fit_id=None) -> "Flag":
         """The unsaved flag for a clinical rules' finding, explained in the active language."""
         return cls(
             client=client,
             rating=rating,
+            fit_id=fit_id,
             kind=finding.kind.value,
             item=finding.item,
             severity=finding.severity,
@@ -738,3 +749,72 @@ class Reflection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag}: {self.get_dimension_display()}"
+
+
+class FitStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting to start")
+    RUNNING = "running", _("Fitting")
+    DONE = "done", _("In use")
+    TOO_FEW = "too_few", _("Too few episodes")
+    FAILED = "failed", _("Failed")
+
+
+class ExpectedResponseFit(models.Model):
+    """One fit of the expected-response band (`measures.expected`), kept for good: versioned per
+    organisation, with what it was fitted on and how well it predicted on held-out episodes.
+
+    A finished fit's parameters are copied to `Organization.expected_response`, the fit in use;
+    flags raised under it point here, so a refit never changes them. `source` is empty for a fit
+    made from this organisation's episodes and describes the origin of parameters loaded from a
+    file ("fitted elsewhere").
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="expected_response_fits",
+        verbose_name=_("organisation"),
+    )
+    version = models.PositiveIntegerField(_("version"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=FitStatus.choices, default=FitStatus.QUEUED
+    )
+    source = models.CharField(_("fitted elsewhere"), max_length=300, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    quantile = models.DecimalField(_("boundary quantile"), max_digits=3, decimal_places=2)
+    min_episodes = models.PositiveIntegerField(_("episodes needed"))
+    episodes = models.PositiveIntegerField(_("closed episodes"), default=0)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    validation = models.JSONField(_("validation"), default=dict, blank=True)
+    seconds = models.FloatField(_("seconds"), null=True, blank=True)
+    peak_memory_mb = models.FloatField(_("peak memory (MB)"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+
+    class Meta:
+        verbose_name = _("expected-response fit")
+        verbose_name_plural = _("expected-response fits")
+        ordering = ["organization", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "version"], name="expected_fit_version_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=FitStatus.values), name="expected_fit_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} · v{self.version} · {self.get_status_display()}"
+
+    @property
+    def fitted_elsewhere(self) -> bool:
+        return bool(self.source)

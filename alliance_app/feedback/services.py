@@ -22,10 +22,12 @@ from alliance_app.measures import (
     TOO_PRECISE,
     UNKNOWN_ITEM,
     AgeBand,
+    Finding,
     FlagKind,
     FlagRules,
     Instrument,
     RatingInvalid,
+    RatingPoint,
     Scale,
     TensionAnswer,
     flags_for,
@@ -33,6 +35,7 @@ from alliance_app.measures import (
     score_rating,
     tension_finding,
 )
+from alliance_app.measures.expected import ExpectedResponse, not_on_track_finding
 
 from . import rollups, ruptures
 from .instruments import catalogue
@@ -139,7 +142,13 @@ def rating_submit(
                     s=ruptures.sd_in_force(organization).value,
                     flag_rules=rules,
                 )
-            _raise_flags(rating, instrument, rules, ruptured=rating.pk in ruptured)
+            _raise_flags(
+                rating,
+                instrument,
+                rules,
+                ruptured=rating.pk in ruptured,
+                expected=organization.expected_response_model(),
+            )
             if tension is not None:
                 _store_tension(rating, tension, rules)
             rollups.rating_stored(rating, rules.thresholds(instrument), tension)
@@ -240,12 +249,19 @@ def _instrument_for(session: TherapySession, instrument_code: str) -> Instrument
 
 
 def _raise_flags(
-    rating: Rating, instrument: Instrument, rules: FlagRules, *, ruptured: bool = False
+    rating: Rating,
+    instrument: Instrument,
+    rules: FlagRules,
+    *,
+    ruptured: bool = False,
+    expected: ExpectedResponse | None = None,
 ) -> list[Flag]:
     """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language.
 
     A rating that is a rupture against the rater's own level (`ruptures`) has its rupture flag,
     which says more than a drop from the previous session: the drop flag is then not raised.
+    The client's own outcome rating is held against the organisation's expected-response band in
+    use (`expected`), and a not-on-track flag remembers the fit that raised it.
     """
     episode = rating.session.episode
     earlier = (
@@ -256,6 +272,9 @@ def _raise_flags(
     history = [as_point(other) for other in earlier]
     point = as_point(rating, instrument)
     findings = flags_for(point, history, rules)
+    off_track = _not_on_track(point, history, expected, episode.client.age_band, rules)
+    if off_track is not None:
+        findings.append(off_track)
     if ruptured:
         findings = [finding for finding in findings if finding.kind is not FlagKind.ALLIANCE_DROP]
     # Only a rating that finds a lasting state needs to ask which are waiting unacknowledged.
@@ -269,8 +288,48 @@ def _raise_flags(
             rater=point.rater,
             unacknowledged=[(kind, rater_key(rater, label)) for kind, rater, label in waiting],
         )
+    fit_id = expected.fit_id if expected is not None else None
     return Flag.objects.bulk_create(
-        Flag.from_finding(finding, client=episode.client, rating=rating) for finding in findings
+        Flag.from_finding(
+            finding,
+            client=episode.client,
+            rating=rating,
+            fit_id=fit_id if finding.kind is FlagKind.NOT_ON_TRACK else None,
+        )
+        for finding in findings
+    )
+
+
+def _not_on_track(
+    point: RatingPoint,
+    history: list[RatingPoint],
+    expected: ExpectedResponse | None,
+    band: str,
+    rules: FlagRules,
+) -> Finding | None:
+    """The not-on-track finding of the client's own outcome rating: the band is fitted on
+    clients' own ratings, so a partner's or parent's rating is not held against it."""
+    if (
+        expected is None
+        or point.rater != Rater.CLIENT
+        or point.instrument.scale is not Scale.OUTCOME
+    ):
+        return None
+    earlier = [
+        other
+        for other in history
+        if other.rater == point.rater and other.session_number < point.session_number
+    ]
+    if not earlier:
+        return None
+    intake = min(earlier, key=lambda other: other.session_number)
+    return not_on_track_finding(
+        total=point.total,
+        session=point.session_number,
+        intake=intake.total,
+        band=band,
+        model=expected,
+        rules=rules,
     )
 
 

@@ -32,6 +32,7 @@ class FlagKind(StrEnum):
     NO_CHANGE = "no_change"
     RUPTURE = "rupture"
     CLIENT_REPORTED_TENSION = "client_reported_tension"
+    NOT_ON_TRACK = "not_on_track"
 
 
 class Severity(IntEnum):
@@ -42,9 +43,10 @@ class Severity(IntEnum):
     HIGH = 3
 
 
-# Deterioration and no change describe a state that lasts from session to session, unlike a low
-# or falling session rating, which is an event (`flags_to_raise` says what follows).
-LASTING_KINDS = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE})
+# Deterioration, no change and a course below the expected boundary describe a state that lasts
+# from session to session, unlike a low or falling session rating, which is an event
+# (`flags_to_raise` says what follows).
+LASTING_KINDS = frozenset({FlagKind.DETERIORATION, FlagKind.NO_CHANGE, FlagKind.NOT_ON_TRACK})
 
 
 # A reliable worsening or a weak alliance predicts drop-out, so they come first in caseload views.
@@ -57,6 +59,7 @@ DEFAULT_SEVERITY: Mapping[FlagKind, Severity] = MappingProxyType(
         FlagKind.LOW_ITEM: Severity.LOW,
         FlagKind.RUPTURE: Severity.MEDIUM,
         FlagKind.CLIENT_REPORTED_TENSION: Severity.MEDIUM,
+        FlagKind.NOT_ON_TRACK: Severity.MEDIUM,
     }
 )
 

@@ -17,9 +17,19 @@ from alliance_app.measures import (
     ruptures_for,
     tension_finding,
 )
+from alliance_app.measures import expected as expected_module
 from alliance_app.measures import flags as flags_module
 from alliance_app.measures import rupture as rupture_module
 from alliance_app.measures import tension as tension_module
+from alliance_app.measures.expected import SCHEMA, ExpectedResponse, not_on_track_finding
+
+FLAT = {"intercept": 20.0, "intake": 0.0, "log_session": 0.0, "intake_log_session": 0.0}
+EXPECTED = {
+    "schema": SCHEMA,
+    "quantile": 0.1,
+    "max_session": 10,
+    "bands": {"adult": {"median": FLAT, "boundary": FLAT}},
+}
 
 CATALOGUE = default_catalogue()
 SESSION = CATALOGUE.get("session-adult")
@@ -411,12 +421,24 @@ def test_it_marks_every_message_for_translation():
         *flags_for(outcome(3, "20.0"), [outcome(1, "20.0")]),
         rupture_finding(rupture),
         tension_finding(TensionAnswer(tension=True, resolution=3)),
+        not_on_track_finding(
+            total=Decimal("10.0"),
+            session=3,
+            intake=Decimal("15.0"),
+            band="adult",
+            model=ExpectedResponse.from_json(EXPECTED),
+            rules=FlagRules(),
+        ),
     ]
     assert {finding.kind for finding in findings} == set(FlagKind)
-    # One message per kind in the flags module; the rupture and tension modules word their own.
-    assert len(_marked_messages()) == len(FlagKind) - 2
+    # One message per kind in the flags module; the rupture, tension and expected-response
+    # modules word their own.
+    assert len(_marked_messages()) == len(FlagKind) - 3
     marked = (
-        _marked_messages() | _marked_messages(rupture_module) | _marked_messages(tension_module)
+        _marked_messages()
+        | _marked_messages(rupture_module)
+        | _marked_messages(tension_module)
+        | _marked_messages(expected_module)
     )
     for finding in findings:
         assert finding.message in marked
