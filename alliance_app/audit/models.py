@@ -37,6 +37,8 @@ class Action(models.TextChoices):
     REFLECTION_VIEWED = "reflection_viewed", _("Reflection on a flag viewed")
     REFLECTION_SAVED = "reflection_saved", _("Reflection on a flag saved")
     TRAINING_SAVED = "training_saved", _("Training recorded or changed")
+    PAPER_IMPORT_CHECKED = "paper_import_checked", _("Paper ratings checked")
+    PAPER_IMPORTED = "paper_imported", _("Paper ratings imported")
 
 
 class AuditEntryQuerySet(models.QuerySet):
