@@ -11,6 +11,7 @@ from alliance_app.dashboards import clients as client_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
+from alliance_app.feedback import views_imports as import_views
 from alliance_app.research import views_analysis as analysis_views
 from alliance_app.research import views_cases as case_views
 from alliance_app.research import views_export as research_export_views
@@ -75,6 +76,12 @@ urlpatterns = [
         "research/export.zip",
         research_export_views.research_export_download,
         name="research_export_download",
+    ),
+    path("imports/paper/", import_views.paper_import, name="paper_import"),
+    path(
+        "imports/paper/template.csv",
+        import_views.paper_import_template,
+        name="paper_import_template",
     ),
     # Therapist
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),

@@ -228,6 +228,11 @@ MATRIX = {
     "research_export_download": row(
         "get", lambda w: reverse("research_export_download"), *OUT, 403, 403, 403, 403, 200, 200
     ),
+    # Every member brings in paper ratings, of the clients they see (`feedback.imports`).
+    "paper_import": row("get", lambda w: reverse("paper_import"), *OUT, *(200,) * 6),
+    "paper_import_template": row(
+        "get", lambda w: reverse("paper_import_template"), *OUT, *(200,) * 6
+    ),
     "client_detail": row(
         "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
     ),

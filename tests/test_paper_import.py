@@ -6,9 +6,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils.html import escape
 
 from alliance_app.accounts.models import Role
-from alliance_app.clinic.models import Episode, SessionFormat, TherapySession
+from alliance_app.audit.models import Action, AuditEntry
+from alliance_app.clinic.models import Closure, Episode, SessionFormat, TherapySession
 from alliance_app.feedback.imports import (
     COLUMNS,
     MAX_ROWS,
@@ -156,7 +160,12 @@ def test_the_whole_file_stores_nothing_when_any_row_is_bad(world):
 def test_only_the_valid_rows_stores_exactly_those(world):
     report = world.run("paper_import_bad.csv", only_valid=True)
     assert problems_of(report) == BAD_FILE_PROBLEMS
-    assert report.stored == 4
+    # P-002's session: the client's total 32.5 is low, the partner's 36.0 has an item of 8.5.
+    assert (report.stored, report.flags) == (4, 2)
+    assert sorted(Flag.objects.values_list("rating__rater", "kind")) == [
+        ("client", "low_alliance"),
+        ("partner", "low_item"),
+    ]
     stored = Rating.objects.filter(channel=Channel.PAPER).order_by("session__episode__client__code")
     assert [
         (r.session.episode.client.code, r.session.number, r.scale, r.rater, r.rater_label, r.total)
@@ -215,6 +224,16 @@ def test_a_row_changed_after_its_import_is_already_rated(world):
     assert Rating.objects.get(
         session__episode__client=world.p1, session__number=3, scale="session"
     ).total == Decimal("33.5")
+
+
+def test_a_file_imported_into_an_episode_closed_since_is_refused(world):
+    world.run("paper_import_good.csv")
+    Episode.objects.filter(client=world.p2).update(closed=date(2026, 4, 1), closure=Closure.PLANNED)
+    report = world.run("paper_import_good.csv")
+    message = "Imported before, into an episode of care now closed."
+    assert problems_of(report) == [(line, "row", message) for line in (8, 9, 10)]
+    assert (report.stored, report.already) == (0, 6)
+    assert Episode.objects.filter(client=world.p2).count() == 1
 
 
 def test_a_rating_given_on_the_tablet_is_already_rated(world):
@@ -373,3 +392,125 @@ def test_an_upload_that_is_not_utf8_or_too_large_is_explained():
         RowProblem(1, "file", "The file is larger than 2 MB: split it into smaller files.")
     ]
     assert csv_decode(b"\xef\xbb\xbfclient_code") == ("client_code", [])
+
+
+# The page
+
+
+def upload(http, name: str, data: bytes | None = None):
+    content = data if data is not None else (FIXTURES / name).read_bytes()
+    return http.post(reverse("paper_import"), {"file": SimpleUploadedFile(name, content)})
+
+
+def confirm(http, response, **extra):
+    digest = response.context["confirm"].initial["digest"]
+    return http.post(reverse("paper_import"), {"digest": digest, **extra})
+
+
+@pytest.fixture
+def tom(world, client):
+    client.force_login(world.tom)
+    return client
+
+
+def test_the_page_offers_the_upload_the_template_and_help(tom):
+    response = tom.get(reverse("paper_import"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'enctype="multipart/form-data"' in page
+    assert reverse("paper_import_template") in page
+    assert "<code>rater_label</code>" in page
+    assert 'data-testid="import-report"' not in page
+
+
+def test_the_caseload_links_to_the_page(tom):
+    page = tom.get(reverse("caseload")).content.decode()
+    assert f'href="{reverse("paper_import")}"' in page
+
+
+def test_the_template_downloads_as_csv(tom):
+    response = tom.get(reverse("paper_import_template"))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    assert response.content.decode() == csv_template()
+
+
+def test_checking_a_file_shows_its_report_and_stores_nothing(world, tom):
+    before = counts()
+    response = upload(tom, "paper_import_bad.csv")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('data-testid="import-problem"') == len(BAD_FILE_PROBLEMS)
+    for _line, _field, message in BAD_FILE_PROBLEMS:
+        assert escape(message) in page
+    assert "Nothing has been stored yet." in page
+    assert "Import 4 ratings" in page
+    assert counts() == before
+    summary = AuditEntry.objects.get(action=Action.PAPER_IMPORT_CHECKED, object_type="paper_import")
+    assert (
+        summary.detail
+        == "paper_import_bad.csv: 20 rows, 0 stored, 0 imported before, 16 with problems"
+    )
+    assert summary.actor == world.tom
+    named = AuditEntry.objects.filter(action=Action.PAPER_IMPORT_CHECKED, object_type="client")
+    assert sorted(named.values_list("detail", flat=True)) == ["P-001", "P-002", "P-003"]
+
+
+def test_the_whole_file_or_only_the_valid_rows_from_the_page(world, tom):
+    checked = upload(tom, "paper_import_bad.csv")
+    refused = confirm(tom, checked)
+    assert refused.status_code == 200
+    assert "Nothing was stored: the file has rows with problems." in refused.content.decode()
+    assert not Rating.objects.filter(channel=Channel.PAPER).exists()
+    stored = confirm(tom, checked, only_valid="on")
+    assert "4 ratings stored." in stored.content.decode()
+    assert Rating.objects.filter(channel=Channel.PAPER).count() == 4
+    assert (
+        AuditEntry.objects.filter(action=Action.PAPER_IMPORTED, object_type="paper_import").count()
+        == 2
+    )
+    # The file is gone once stored: the same form again stores nothing more.
+    again = confirm(tom, checked, only_valid="on")
+    assert again.status_code == 302
+    assert Rating.objects.filter(channel=Channel.PAPER).count() == 4
+
+
+def test_a_good_file_imported_twice_from_the_page(world, tom):
+    stored = confirm(tom, upload(tom, "paper_import_good.csv"))
+    assert "9 ratings stored." in stored.content.decode()
+    second = upload(tom, "paper_import_good.csv")
+    page = second.content.decode()
+    assert "Already imported, so not stored again: lines 2, 3, 4, 5, 6, 7, 8, 9, 10." in page
+    assert 'data-testid="import-confirm"' not in page
+    assert Rating.objects.filter(channel=Channel.PAPER).count() == 9
+
+
+def test_the_import_stores_the_file_that_was_checked(world, tom):
+    good = upload(tom, "paper_import_good.csv")
+    upload(tom, "paper_import_bad.csv")
+    response = confirm(tom, good)
+    assert response.status_code == 302
+    assert not Rating.objects.filter(channel=Channel.PAPER).exists()
+    assert "please upload it again" in tom.get(response.url).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"x" * (2 * 1024 * 1024 + 1), "The file is larger than 2 MB"),
+        ("Pâté".encode("latin-1"), "The file is not UTF-8 text."),
+        (b"code,date\n", "The first line must name the columns"),
+    ],
+    ids=["too-large", "not-utf8", "header"],
+)
+def test_a_file_it_cannot_read_is_explained_on_the_page(world, tom, data, message):
+    response = upload(tom, "ratings.csv", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert AuditEntry.objects.filter(action=Action.PAPER_IMPORT_CHECKED).count() == 0
+
+
+def test_no_file_is_asked_for(tom):
+    response = tom.post(reverse("paper_import"), {})
+    assert response.status_code == 400
+    assert "Choose the CSV file to check." in response.content.decode()

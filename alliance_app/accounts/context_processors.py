@@ -29,6 +29,7 @@ NAVIGATION = {
         ("case_set_list", _("Case sets")),
         ("alliance_outcome", _("Alliance and outcome")),
         ("exports", _("Exports")),
+        ("paper_import", _("Paper ratings")),
         ("audit_log", _("Audit trail")),
         ("admin:index", _("Administration")),
     ],

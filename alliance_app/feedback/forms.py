@@ -1,3 +1,4 @@
+from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -176,3 +177,34 @@ class ReflectionForm(forms.Form):
             "teaching_consent": data["teaching_consent"],
             "acknowledge": data.get("acknowledge", False),
         }
+
+
+class PaperImportForm(forms.Form):
+    """The CSV file of paper ratings to check; `imports` reads and checks its rows."""
+
+    file = forms.FileField(
+        label=_("CSV file of paper ratings"),
+        help_text=_("At most 2 MB and 5,000 rows, in the template's columns."),
+        error_messages={"required": _("Choose the CSV file to check.")},
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".csv,text/csv", "class": "form-control-lg"}
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.attrs = {"novalidate": ""}
+        self.helper.form_tag = False
+
+
+class PaperImportConfirmForm(forms.Form):
+    """Storing the file just checked: `digest` names it, so a page left open on an earlier
+    file cannot store the one checked since."""
+
+    digest = forms.CharField(widget=forms.HiddenInput)
+    only_valid = forms.BooleanField(
+        label=_("Import only the valid rows and leave out the rows with problems"),
+        help_text=_("Without this, a file with any problem stores nothing."),
+        required=False,
+    )

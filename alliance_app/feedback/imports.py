@@ -99,6 +99,7 @@ class ImportReport:
     flags: int
     ready: int = 0
     already_lines: list[int] = field(default_factory=list)
+    clients: dict[int, str] = field(default_factory=dict)  # the known clients named: id: code
 
     @property
     def problem_lines(self) -> int:
@@ -241,8 +242,16 @@ def rows_import(
     together or, when any row has a problem, not at all; with it, every row without a problem is
     stored and the others are reported.
     """
-    problems, checked = _check(organization, user, rows)
+    clients = _clients_named(organization, user, rows)
+    problems, checked = _check(organization, clients, rows)
     keys = _stored_keys(checked)
+    closed = [row for row in checked if keys.get(row.key) is True]
+    problems += [
+        RowProblem(row.line, "row", _("Imported before, into an episode of care now closed."))
+        for row in closed
+    ]
+    problems.sort(key=_problem_order)
+    checked = [row for row in checked if keys.get(row.key) is not True]
     already = [row for row in checked if row.key in keys]
     new = [row for row in checked if row.key not in keys]
     report = ImportReport(
@@ -254,6 +263,7 @@ def rows_import(
         flags=0,
         ready=len(new),
         already_lines=sorted(row.line for row in already),
+        clients={client.pk: code for code, client in clients.items()},
     )
     if dry_run or (problems and not only_valid) or not checked:
         return report
@@ -273,6 +283,7 @@ def rows_import(
                 if rating is not None:
                     stored_ids.append(rating.pk)
     except _Refused:
+        report.problems.sort(key=_problem_order)
         return report
     report.stored = len(stored_ids)
     report.ready = len(stored_ids)
@@ -310,10 +321,9 @@ def _store(
 
 
 def _check(
-    organization: Organization, user: User, rows: Sequence[RowIn]
+    organization: Organization, clients: dict[str, Client], rows: Sequence[RowIn]
 ) -> tuple[list[RowProblem], list[_Checked]]:
     """Every problem of `rows`, and the rows without one, in a fixed number of queries."""
-    clients = _clients_named(organization, user, rows)
     problems: list[RowProblem] = []
     fields_fine: list[_Checked] = []
     for row in rows:
@@ -520,13 +530,15 @@ def _stored_for(rows: list[_Checked]) -> _Stored:
     )
 
 
-def _stored_keys(rows: list[_Checked]) -> set[uuid.UUID]:
+def _stored_keys(rows: list[_Checked]) -> dict[uuid.UUID, bool]:
+    """The rows' keys already stored, each with whether its episode of care has closed since."""
     if not rows:
-        return set()
-    keys = [row.key for row in rows]
-    return set(
-        Rating.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
-    )
+        return {}
+    stored = Rating.objects.filter(idempotency_key__in=[row.key for row in rows])
+    return {
+        key: closed is not None
+        for key, closed in stored.values_list("idempotency_key", "session__episode__closed")
+    }
 
 
 def _formats(rows: list[_Checked]) -> dict[tuple[int, int], str]:
