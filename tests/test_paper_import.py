@@ -420,6 +420,7 @@ def test_the_page_offers_the_upload_the_template_and_help(tom):
     assert 'enctype="multipart/form-data"' in page
     assert reverse("paper_import_template") in page
     assert "<code>rater_label</code>" in page
+    assert "At most 2 MB and 5,000 rows, in the template's columns." in page
     assert 'data-testid="import-report"' not in page
 
 

@@ -1,9 +1,11 @@
 from crispy_forms.helper import FormHelper
 from django import forms
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.measures import BordinDimension, Scale
 
+from .imports import MAX_BYTES, MAX_ROWS
 from .models import (
     BordinChoice,
     Flag,
@@ -184,7 +186,6 @@ class PaperImportForm(forms.Form):
 
     file = forms.FileField(
         label=_("CSV file of paper ratings"),
-        help_text=_("At most 2 MB and 5,000 rows, in the template's columns."),
         error_messages={"required": _("Choose the CSV file to check.")},
         widget=forms.ClearableFileInput(
             attrs={"accept": ".csv,text/csv", "class": "form-control-lg"}
@@ -193,6 +194,9 @@ class PaperImportForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = _(
+            "At most %(size)s MB and %(rows)s rows, in the template's columns."
+        ) % {"size": MAX_BYTES // 2**20, "rows": number_format(MAX_ROWS, force_grouping=True)}
         self.helper = FormHelper()
         self.helper.attrs = {"novalidate": ""}
         self.helper.form_tag = False

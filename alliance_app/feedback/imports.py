@@ -19,6 +19,7 @@ from enum import StrEnum
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.models import Organization, User
@@ -159,7 +160,8 @@ def row_key(
 def csv_decode(data: bytes) -> tuple[str, list[RowProblem]]:
     """The text of an uploaded file, or a problem saying how to save it."""
     if len(data) > MAX_BYTES:
-        return "", [_file_problem(_("The file is larger than 2 MB: split it into smaller files."))]
+        message = _("The file is larger than %(size)s MB: split it into smaller files.")
+        return "", [_file_problem(message % {"size": MAX_BYTES // 2**20})]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError:
@@ -204,7 +206,7 @@ def csv_rows(text: str) -> tuple[list[RowIn], list[RowProblem]]:
                 return [], [
                     _file_problem(
                         _("The file has more than %(rows)s rows: split it into smaller files.")
-                        % {"rows": f"{MAX_ROWS:,}"}
+                        % {"rows": number_format(MAX_ROWS, force_grouping=True)}
                     )
                 ]
             rows.append(_row_in(reader.line_num, cells))
