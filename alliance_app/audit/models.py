@@ -39,6 +39,7 @@ class Action(models.TextChoices):
     TRAINING_SAVED = "training_saved", _("Training recorded or changed")
     PAPER_IMPORT_CHECKED = "paper_import_checked", _("Paper ratings checked")
     PAPER_IMPORTED = "paper_imported", _("Paper ratings imported")
+    CLIENT_PROGRESS_SHOWN = "client_progress_shown", _("Client shown their own progress")
 
 
 class AuditEntryQuerySet(models.QuerySet):
