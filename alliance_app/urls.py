@@ -98,6 +98,7 @@ urlpatterns = [
     path("rate/submit/<str:token>/", feedback_views.rate_submit, name="rate_submit"),
     path("rate/thanks/", feedback_views.rate_thanks, name="rate_thanks"),
     path("rate/unlock/", feedback_views.unlock, name="unlock"),
+    path("rate/progress/", feedback_views.rate_progress, name="rate_progress"),
     # Remote links: no login, the form and nothing else
     path("r/<str:token>/", feedback_views.remote_rate, name="remote_rate"),
     path("r-done/", feedback_views.remote_thanks, name="remote_thanks"),

@@ -328,6 +328,7 @@ MATRIX = {
     "client_rate": row("get", lambda w: "/rate/", *OUT, *(302,) * 6),
     "rate_thanks": row("get", lambda w: "/rate/thanks/", *OUT, *(302,) * 6),
     "unlock": row("get", lambda w: "/rate/unlock/", *OUT, *(302,) * 6),
+    "rate_progress": row("get", lambda w: "/rate/progress/", *OUT, *(302,) * 6),
     "rate_submit": row(
         "post",
         lambda w: reverse("rate_submit", args=[w.tablet_token]),

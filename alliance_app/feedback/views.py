@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -44,6 +46,7 @@ from .links import (
     remote_link_submit,
 )
 from .models import Rater, Rating, Reflection, RemoteLink
+from .progress_svg import ProgressPoint, progress_svg
 from .reflecting import REFLECTED_KINDS, reflection_save
 from .services import (
     SubmitResult,
@@ -203,6 +206,60 @@ def rate_thanks(request: HttpRequest) -> HttpResponse:
     if client_mode_of(request) is None:
         return redirect("home")
     return render(request, "feedback/thanks.html")
+
+
+@allowed_in_client_mode
+@login_required
+@never_cache
+def rate_progress(request: HttpRequest) -> HttpResponse:
+    """The client's own outcome course, which the therapist may show on the locked tablet: the
+    outcome totals this rater gave in this episode and nothing else (no flags, cutoff, notes,
+    session ratings or other raters), then back to the form or the thank-you page."""
+    mode = client_mode_of(request)
+    if mode is None:
+        return redirect("home")
+    session = _visible_session(request, mode.session)
+    points = [
+        ProgressPoint(number, total)
+        for number, total in Rating.objects.filter(
+            session__episode=session.episode_id,
+            scale=Scale.OUTCOME,
+            rater=mode.rater,
+            rater_label=mode.rater_label,
+        )
+        .order_by("session__number")
+        .values_list("session__number", "total")
+    ]
+    audit_record(
+        request,
+        action=Action.CLIENT_PROGRESS_SHOWN,
+        obj=session,
+        detail=session.episode.client.code,
+    )
+    chart = None
+    if points:
+        chart = progress_svg(
+            points,
+            title=_("Your ratings of how things have been going, session by session"),
+            session_word=_("Session"),
+            shown=lambda total: number_format(total, 1),
+        )
+    back, back_label = (
+        ("client_rate", _("Back to the form"))
+        if mode.rating is None
+        else ("rate_thanks", _("Back"))
+    )
+    return render(
+        request,
+        "feedback/progress.html",
+        {
+            # Built from numbers and our own translated words, each escaped by progress_svg.
+            "chart": mark_safe(chart) if chart else None,  # noqa: S308
+            "points": points,
+            "back": reverse(back),
+            "back_label": back_label,
+        },
+    )
 
 
 @allowed_in_client_mode
