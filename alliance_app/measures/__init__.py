@@ -30,6 +30,7 @@ from .flags import (
 )
 from .instruments import (
     BUILTIN_DIR,
+    FALLBACK_LANGUAGE,
     AgeBand,
     Catalogue,
     Instrument,
@@ -86,6 +87,7 @@ __all__ = [
     "DEFAULT_SD_FALLBACK",
     "DEFAULT_SEVERITY",
     "DEFAULT_TENSION_RULES",
+    "FALLBACK_LANGUAGE",
     "LASTING_KINDS",
     "MISSING",
     "NOT_A_NUMBER",

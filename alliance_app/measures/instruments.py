@@ -3,6 +3,10 @@
 Instruments are data, not code (DESIGN.md §2, "Licensing"): we ship our own wording as JSON in
 `fixtures/instruments/`, and an organisation holding a licence for the official ORS/SRS text drops
 JSON files with the same codes into its own directory, which replace ours in the catalogue.
+
+A scale in another language is an instrument of its own (code, wording, "language") that names
+the instrument it translates ("translation_of"). The catalogue checks that it asks the same
+items with the same cut-offs, so a client's ratings in two languages are one course of ratings.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "instruments"
+# The language every scale exists in: a client whose language has no version of it gets this one.
+FALLBACK_LANGUAGE = "en"
 
 # Codes are stored in the database and item keys become form field names: keep both plain.
 _CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -38,7 +44,7 @@ _REQUIRED_KEYS = frozenset(
         "items",
     }
 )
-_OPTIONAL_KEYS = frozenset({"item_max"})
+_OPTIONAL_KEYS = frozenset({"item_max", "translation_of"})
 _ITEM_KEYS = frozenset({"key", "label", "low_anchor", "high_anchor"})
 _NORMS_KEYS = frozenset(
     {"clinical_mean", "clinical_sd", "functional_mean", "functional_sd", "reliability"}
@@ -115,10 +121,15 @@ class Instrument:
     norms: Norms | None
     source: str
     item_max: Decimal = Decimal("10.0")
+    translation_of: str | None = None  # the code of the instrument this one translates
 
     def __post_init__(self) -> None:
         if not _CODE_RE.fullmatch(self.code):
             raise ValueError(f"code {self.code!r} must be lower-case letters, digits or -")
+        if self.translation_of is not None and not _CODE_RE.fullmatch(self.translation_of):
+            raise ValueError(f"translation_of {self.translation_of!r} is not an instrument code")
+        if self.translation_of == self.code:
+            raise ValueError("an instrument cannot be a translation of itself")
         for name in ("title", "instructions", "language", "source"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} is empty")
@@ -142,6 +153,34 @@ class Instrument:
     @property
     def item_keys(self) -> tuple[str, ...]:
         return tuple(item.key for item in self.items)
+
+    @property
+    def family(self) -> str:
+        """The code shared by all language versions of this scale: the original's."""
+        return self.translation_of or self.code
+
+    def measures_like(self, other: Instrument) -> bool:
+        """Whether ratings on the two can be compared as ratings on one scale: the same items,
+        range, age bands and cut-offs, whatever the words."""
+        return (
+            self.scale,
+            self.age_bands,
+            self.faces,
+            self.item_keys,
+            self.item_max,
+            self.cutoff,
+            self.reliable_change,
+            self.norms,
+        ) == (
+            other.scale,
+            other.age_bands,
+            other.faces,
+            other.item_keys,
+            other.item_max,
+            other.cutoff,
+            other.reliable_change,
+            other.norms,
+        )
 
 
 def load_instrument(path: str | Path) -> Instrument:
@@ -185,6 +224,7 @@ def _instrument_from_json(raw: object) -> Instrument:
         norms=_norms(obj["norms"]),
         source=_text(obj, "source"),
         item_max=_number(item_max, "item_max"),
+        translation_of=_text(obj, "translation_of") if "translation_of" in obj else None,
     )
 
 
@@ -264,6 +304,32 @@ class Catalogue:
         self._by_code: dict[str, Instrument] = {}
         for instrument in instruments:
             self._by_code[instrument.code] = instrument
+        self._check_translations()
+
+    def _check_translations(self) -> None:
+        # Checked once the overrides are in: a licensed original replaces ours, and our
+        # translations of it must still measure like it.
+        versions: set[tuple[str, str]] = set()
+        for instrument in self._by_code.values():
+            if instrument.translation_of is not None:
+                original = self._by_code.get(instrument.translation_of)
+                if original is None or original.translation_of is not None:
+                    raise InstrumentError(
+                        f"{instrument.code}: translation_of names {instrument.translation_of!r},"
+                        " which is not an original instrument in the catalogue"
+                    )
+                if not instrument.measures_like(original):
+                    raise InstrumentError(
+                        f"{instrument.code}: a translation must keep the items, age bands, "
+                        f"range and cut-offs of {original.code}"
+                    )
+            version = (instrument.family, instrument.language)
+            if version in versions:
+                raise InstrumentError(
+                    f"{instrument.code}: a second {instrument.language!r} version of "
+                    f"{instrument.family}"
+                )
+            versions.add(version)
 
     @classmethod
     def from_dirs(cls, *dirs: str | Path) -> Catalogue:
@@ -279,22 +345,39 @@ class Catalogue:
         except KeyError:
             raise KeyError(f"unknown instrument {code!r}; known: {sorted(self._by_code)}") from None
 
-    def for_client(self, scale: Scale, age_band: AgeBand) -> Instrument:
-        """The one instrument of this scale worded for this age band.
+    def for_client(
+        self, scale: Scale, age_band: AgeBand, language: str = FALLBACK_LANGUAGE
+    ) -> Instrument:
+        """The one instrument of this scale worded for this age band in the client's language,
+        else in FALLBACK_LANGUAGE.
 
         Two candidates would make the choice arbitrary, so that is an error rather than a guess.
         """
-        matches = [
-            instrument
-            for instrument in self.all()
-            if instrument.scale == scale and age_band in instrument.age_bands
-        ]
-        if not matches:
-            raise KeyError(f"no {scale} instrument for age band '{age_band}'")
-        if len(matches) > 1:
-            codes = [instrument.code for instrument in matches]
-            raise LookupError(f"several {scale} instruments for age band '{age_band}': {codes}")
-        return matches[0]
+        for wanted in dict.fromkeys((language, FALLBACK_LANGUAGE)):
+            matches = [
+                instrument
+                for instrument in self.all()
+                if instrument.scale == scale
+                and age_band in instrument.age_bands
+                and instrument.language == wanted
+            ]
+            if len(matches) > 1:
+                codes = [instrument.code for instrument in matches]
+                raise LookupError(
+                    f"several {scale} instruments for age band '{age_band}' in {wanted!r}: {codes}"
+                )
+            if matches:
+                return matches[0]
+        raise KeyError(f"no {scale} instrument for age band '{age_band}'")
+
+    def translated(self, code: str, language: str) -> Instrument:
+        """The version of `code`'s scale in `language`, else its original: how staff read the
+        item labels of a rating the client gave in another language."""
+        family = self.get(code).family
+        for instrument in self._by_code.values():
+            if instrument.family == family and instrument.language == language:
+                return instrument
+        return self.get(family)
 
     def all(self) -> tuple[Instrument, ...]:
         return tuple(self._by_code[code] for code in sorted(self._by_code))

@@ -99,8 +99,12 @@ def test_it_parses_cutoffs_as_exact_decimals():
     assert CATALOGUE.get("session-adult").reliable_change is None
 
 
+ORIGINALS = [instrument for instrument in CATALOGUE.all() if instrument.translation_of is None]
+LANGUAGES = ("en", "es", "nb")
+
+
 def test_it_ships_the_five_instruments_with_the_agreed_keys():
-    assert [(i.code, i.scale, i.age_bands, i.item_keys) for i in CATALOGUE.all()] == [
+    assert [(i.code, i.scale, i.age_bands, i.item_keys) for i in ORIGINALS] == [
         (
             "outcome-adolescent",
             Scale.OUTCOME,
@@ -139,10 +143,27 @@ def test_it_ships_outcome_scales_with_a_reliable_change_of_five(code):
     assert CATALOGUE.get(code).reliable_change == Decimal("5.0")
 
 
+def test_it_ships_each_instrument_in_english_spanish_and_norwegian():
+    versions = {(i.family, i.language): i.code for i in CATALOGUE.all()}
+    assert len(CATALOGUE.all()) == 15
+    for original in ORIGINALS:
+        assert original.language == "en"
+        for language in LANGUAGES[1:]:
+            translation = CATALOGUE.get(versions[original.code, language])
+            assert translation.code == f"{original.code}-{language}"
+            assert translation.translation_of == original.code
+            assert translation.measures_like(original)
+            # Translated, not copied: every label and anchor reads differently.
+            for ours, theirs in zip(original.items, translation.items, strict=True):
+                assert theirs.label != ours.label, (translation.code, ours.key)
+                assert theirs.low_anchor != ours.low_anchor, (translation.code, ours.key)
+                assert theirs.high_anchor != ours.high_anchor, (translation.code, ours.key)
+
+
 def test_it_ships_four_fully_worded_items_per_instrument():
     for instrument in CATALOGUE.all():
         assert len(instrument.items) == 4, instrument.code
-        assert instrument.language == "en"
+        assert instrument.language in LANGUAGES
         assert instrument.title.strip()
         assert instrument.instructions.strip()
         for item in instrument.items:
@@ -153,7 +174,7 @@ def test_it_ships_four_fully_worded_items_per_instrument():
 
 
 def test_it_draws_faces_only_on_the_child_scales():
-    faces = {instrument.code: instrument.faces for instrument in CATALOGUE.all()}
+    faces = {instrument.code: instrument.faces for instrument in ORIGINALS}
     assert faces == {
         "outcome-adolescent": False,
         "outcome-adult": False,
@@ -191,7 +212,7 @@ def test_the_licensed_phrase_check_finds_a_listed_phrase():
 
 def test_it_never_ships_licensed_wording():
     files = sorted(BUILTIN_DIR.glob("*"))
-    assert len(files) == 5
+    assert len(files) == 15
     for path in files:
         assert _licensed_runs(path.read_text(encoding="utf-8")) == [], path.name
 
@@ -229,14 +250,68 @@ def test_it_refuses_to_pick_when_no_instrument_fits():
         catalogue.for_client(Scale.SESSION, AgeBand.CHILD)
 
 
-def test_it_refuses_to_guess_between_two_instruments_for_one_band(tmp_path):
+@pytest.mark.parametrize(
+    ("band", "language", "code"),
+    [
+        (AgeBand.ADULT, "es", "outcome-adult-es"),
+        (AgeBand.ADULT, "nb", "outcome-adult-nb"),
+        (AgeBand.ADOLESCENT, "nb", "outcome-adolescent-nb"),
+        (AgeBand.CHILD, "es", "outcome-child-es"),
+        (AgeBand.ADULT, "en", "outcome-adult"),
+        # No Danish version: the English one, not an error.
+        (AgeBand.CHILD, "da", "outcome-child"),
+    ],
+)
+def test_it_picks_the_instrument_in_the_clients_language(band, language, code):
+    assert CATALOGUE.for_client(Scale.OUTCOME, band, language).code == code
+
+
+def test_it_picks_a_session_scale_shared_by_two_bands_in_the_clients_language():
+    assert CATALOGUE.for_client(Scale.SESSION, AgeBand.ADOLESCENT, "es").code == "session-adult-es"
+
+
+def test_a_second_language_instrument_does_not_disturb_the_english_look_up(tmp_path):
     data = _shipped_json("outcome-adult")
-    data["code"] = "outcome-adult-es"
-    data["language"] = "es"
+    data["code"] = "outcome-adult-de"
+    data["language"] = "de"
     _write(tmp_path, data)
     catalogue = default_catalogue([tmp_path])
-    with pytest.raises(LookupError, match="outcome-adult-es"):
+    assert catalogue.for_client(Scale.OUTCOME, AgeBand.ADULT).code == "outcome-adult"
+    assert catalogue.for_client(Scale.OUTCOME, AgeBand.ADULT, "de").code == "outcome-adult-de"
+
+
+def test_it_refuses_to_guess_between_two_instruments_for_one_band_and_language(tmp_path):
+    data = _shipped_json("outcome-adult")
+    data["code"] = "outcome-adult-too"
+    _write(tmp_path, data)
+    catalogue = default_catalogue([tmp_path])
+    with pytest.raises(LookupError, match="outcome-adult-too"):
         catalogue.for_client(Scale.OUTCOME, AgeBand.ADULT)
+
+
+def test_it_shows_a_rating_in_another_language_with_the_readers_labels():
+    assert CATALOGUE.translated("outcome-adult-es", "nb").code == "outcome-adult-nb"
+    assert CATALOGUE.translated("outcome-adult-nb", "en").code == "outcome-adult"
+    assert CATALOGUE.translated("session-child-es", "da").code == "session-child"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda data: data.update(cutoff=30.0), "must keep the items, age bands"),
+        (lambda data: data.update(age_bands=["adolescent"]), "must keep the items, age bands"),
+        (lambda data: data["items"][0].update(key="mood"), "must keep the items, age bands"),
+        (lambda data: data.update(translation_of="outcome-elder"), "not an original instrument"),
+        (lambda data: data.update(translation_of="outcome-adult-es"), "not an original"),
+        (lambda data: data.update(code="outcome-adult-nb2"), "a second 'nb' version"),
+    ],
+)
+def test_it_refuses_a_translation_that_measures_differently(tmp_path, change, message):
+    data = _shipped_json("outcome-adult-nb")
+    change(data)
+    _write(tmp_path, data, name="zz-translation")
+    with pytest.raises(InstrumentError, match=message):
+        default_catalogue([tmp_path])
 
 
 def test_it_names_the_unknown_code():
@@ -258,7 +333,9 @@ def test_it_lets_a_later_directory_replace_an_instrument_by_code(tmp_path):
     for catalogue in (Catalogue.from_dirs(BUILTIN_DIR, tmp_path), default_catalogue([tmp_path])):
         assert catalogue.get("outcome-adult").title == "Licensed outcome scale"
         assert catalogue.get("outcome-child") == CATALOGUE.get("outcome-child")
-        assert len(catalogue.all()) == 5
+        assert len(catalogue.all()) == 15
+        # Our translations now translate the licensed original, with its cut-offs.
+        assert catalogue.get("outcome-adult-nb").family == "outcome-adult"
 
 
 def test_it_keeps_the_builtin_instrument_when_the_order_is_reversed(tmp_path):
