@@ -7,13 +7,20 @@ PORT ?= 8000
 
 .PHONY: install run test lint format migrate demo screenshots bench clean
 
-install: $(VENV)/.installed
+# The compiled catalogues (.mo) are not in git: each is made from its .po, again when it changes.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/django.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+install: $(VENV)/.installed $(MO_FILES)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(VENV)/.installed
+	$(PY) -m alliance_app.lib.translations $<
 
 # The embedded SQLite database in debug mode: for trying Alliance on one machine.
 run: export DEBUG ?= true
