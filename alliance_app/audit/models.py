@@ -40,6 +40,11 @@ class Action(models.TextChoices):
     PAPER_IMPORT_CHECKED = "paper_import_checked", _("Paper ratings checked")
     PAPER_IMPORTED = "paper_imported", _("Paper ratings imported")
     CLIENT_PROGRESS_SHOWN = "client_progress_shown", _("Client shown their own progress")
+    EXPECTED_FIT_STARTED = "expected_fit_started", _("Expected-response fit started")
+    EXPECTED_PARAMETERS_LOADED = (
+        "expected_parameters_loaded",
+        _("Expected-response parameters loaded from a file"),
+    )
 
 
 class AuditEntryQuerySet(models.QuerySet):
