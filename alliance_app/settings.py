@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "alliance_app.accounts.languages.StaffLanguageMiddleware",
     "alliance_app.accounts.time_zones.OrganizationTimeZoneMiddleware",
     "alliance_app.accounts.sessions.IdleTimeoutMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -172,9 +173,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+# Each language named in itself, so that someone who cannot read the current one finds their own.
+# The catalogues are locale/<code>/LC_MESSAGES/django.po, compiled by `make install`.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("nb", "Norsk bokmål")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# One date format per language, everywhere (alliance_app/lib/formats/).
+FORMAT_MODULE_PATH = ["alliance_app.lib.formats"]
 
 # The database stores UTC; TIME_ZONE is only the zone dates and times are shown in.
 USE_TZ = True

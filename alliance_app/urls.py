@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from alliance_app.accounts import two_factor
+from alliance_app.accounts import languages, two_factor
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
@@ -31,6 +31,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/two-factor/", two_factor.setup, name="two_factor_setup"),
+    path("account/language/", languages.language_setting, name="language_setting"),
     path("account/two-factor/verify/", two_factor.verify, name="two_factor_verify"),
     path(
         "account/two-factor/recovery-codes/",

@@ -442,7 +442,7 @@ def test_it_uses_a_remote_link_once_and_only_for_valid_input(
         assert created.link.used_at is None
         return
     assert response.status_code == 200, response.content[:300]
-    assert response.json() == {"status": "stored", "next": reverse("remote_thanks")}
+    assert response.json() == {"status": "stored", "next": reverse("remote_thanks") + "?lang=en"}
     rating = Rating.objects.get()
     assert (rating.items, rating.channel) == (payload.scores(), "remote")
     created.link.refresh_from_db()

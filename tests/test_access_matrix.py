@@ -112,6 +112,7 @@ MATRIX = {
     # Recovery codes need a verified login; a member without an authenticator is sent to set one up.
     "two_factor_recovery": row("get", lambda w: reverse("two_factor_recovery"), *(302,) * 8),
     "caseload": row("get", lambda w: "/caseload/", *OUT, 200, 200, 200, 200, 403, 403),
+    "language_setting": row("get", lambda w: reverse("language_setting"), *OUT, *(200,) * 6),
     "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
     "team_statistics": row("get", lambda w: "/team/", *OUT, 403, 403, 200, 200, 200, 200),
     "overview": row("get", lambda w: "/overview/", *OUT, 403, 403, 403, 403, 200, 200),

@@ -70,7 +70,7 @@ def test_the_link_shows_the_form_and_nothing_else_without_login(client, link):
 def test_a_link_works_once(client, link):
     first = post(client, link.token)
     assert first.status_code == 200
-    assert first.json() == {"status": "stored", "next": reverse("remote_thanks")}
+    assert first.json() == {"status": "stored", "next": reverse("remote_thanks") + "?lang=en"}
     rating = Rating.objects.get()
     assert (rating.channel, rating.scale, str(rating.total)) == ("remote", "session", "37.6")
     link.link.refresh_from_db()

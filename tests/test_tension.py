@@ -262,7 +262,7 @@ def test_a_remote_yes_is_stored_with_its_flag_and_uses_the_link(client, link):
     key = factories.key()
     response = remote(client, link.token, key, tension="yes", tension_resolution="1")
     assert response.status_code == 200
-    assert response.json() == {"status": "stored", "next": reverse("remote_thanks")}
+    assert response.json() == {"status": "stored", "next": reverse("remote_thanks") + "?lang=en"}
     rating = Rating.objects.get()
     assert (rating.channel, rating.tension.tension, rating.tension.resolution) == (
         "remote",
@@ -276,7 +276,7 @@ def test_a_remote_yes_is_stored_with_its_flag_and_uses_the_link(client, link):
     # The same submission again answers as the first did and stores nothing more.
     assert remote(client, link.token, key, tension="yes", tension_resolution="1").json() == {
         "status": "stored",
-        "next": reverse("remote_thanks"),
+        "next": reverse("remote_thanks") + "?lang=en",
     }
     assert stored() == (1, 1, 1)
 

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -286,6 +287,14 @@ class Team(models.Model):
 
 class User(AbstractUser):
     """A member of staff. Clients never have accounts: they are pseudonymous codes."""
+
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Blank: the language the browser asks for, else English."),
+    )
 
     class Meta:
         verbose_name = _("user")

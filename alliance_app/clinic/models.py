@@ -43,6 +43,16 @@ class Client(models.Model):
         related_name="primary_clients",
         verbose_name=_("primary therapist"),
     )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_(
+            "Client mode and remote links speak this language, whatever the therapist's, and "
+            "ask the scales worded in it where they are translated."
+        ),
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

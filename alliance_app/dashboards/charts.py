@@ -20,6 +20,7 @@ from html import escape
 from typing import Any
 
 import plotly.io as pio
+from django.utils.formats import date_format
 from django.utils.translation import gettext, gettext_lazy
 
 from alliance_app.feedback.models import rater_key
@@ -222,7 +223,10 @@ def _point_hover(name: str, point: Point, instrument: Instrument) -> str:
     lines = [
         name,
         gettext("Session %(number)s · %(date)s")
-        % {"number": point["session_number"], "date": point["session_date"].isoformat()},
+        % {
+            "number": point["session_number"],
+            "date": date_format(point["session_date"], "SHORT_DATE_FORMAT"),
+        },
         gettext("Total %(total).1f") % {"total": point["total"]},
     ]
     lines += [

@@ -8,8 +8,8 @@ from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role
@@ -21,7 +21,14 @@ from alliance_app.clinic.models import Closure, Episode, SessionFormat
 from alliance_app.clinic.services import client_delete
 from alliance_app.feedback.access import flags_to_reflect_on, may_act_on_flags
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import OPEN_STATUSES, Flag, Rater, Rating, ScaleChoice
+from alliance_app.feedback.models import (
+    OPEN_STATUSES,
+    Flag,
+    Rater,
+    Rating,
+    ScaleChoice,
+    explained_row,
+)
 from alliance_app.feedback.records import client_data
 from alliance_app.feedback.services import episode_close, instrument_for_client
 
@@ -52,15 +59,17 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
         )
         ratings = rating_rows(Rating.objects.filter(session__episode=episode))
-        chart_flags = list(
-            Flag.objects.filter(rating__session__episode=episode).values(
-                "rating_id", "kind", "explanation", "status"
+        chart_flags = [
+            explained_row(row)
+            for row in Flag.objects.filter(rating__session__episode=episode).values(
+                "rating_id", "kind", "item", "message", "params", "explanation", "status"
             )
         )
         chart_ruptures = list(episode.ruptures.values(*charts.RUPTURE_FIELDS))
     rules = membership.organization.flag_rules()
     thresholds = {
-        code: rules.thresholds(catalogue().get(code))
+        # Each language version of a scale judges alike; the hover names items in the reader's.
+        code: rules.thresholds(catalogue().translated(code, get_language()))
         for code in {row["instrument"] for row in ratings}
     }
     chart = charts.client_chart(
@@ -74,7 +83,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "acknowledged_by",
             "resolved_by",
             "reflection__marker",
-        )
+        ]
         .prefetch_related("reflection__strategies")
         .order_by("-severity", "-created_at")
     )

@@ -178,8 +178,16 @@ class EpisodeInline(ScopedTabularInline):
 @admin.register(Client)
 class ClientAdmin(ClientRecordViews, OrganizationScopedAdmin):
     client_path = ""
-    list_display = ["code", "organization", "age_band", "primary_therapist", "active", "created_at"]
-    list_filter = ["organization", "age_band", "active"]
+    list_display = [
+        "code",
+        "organization",
+        "age_band",
+        "language",
+        "primary_therapist",
+        "active",
+        "created_at",
+    ]
+    list_filter = ["organization", "age_band", "language", "active"]
     search_fields = ["code"]
     list_select_related = ["organization", "primary_therapist"]
     autocomplete_fields = ["primary_therapist"]

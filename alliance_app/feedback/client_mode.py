@@ -5,6 +5,10 @@ middleware sends every request for a view not marked `allowed_in_client_mode` ba
 client page. The passwords tried on the unlock page are counted in the database instead
 (`UnlockAttempts`): the login session is read at a request's start and written at its end, so
 parallel requests would each see the same count.
+
+While the tablet is handed over it speaks the client's language, whatever the therapist's; the
+unlock page, which the therapist reads, speaks theirs. Unlocking ends client mode, and with it
+the client's language.
 """
 
 from dataclasses import asdict, dataclass
@@ -13,7 +17,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import F
 from django.shortcuts import redirect
-from django.utils import timezone
+from django.utils import timezone, translation
+
+from alliance_app.measures import FALLBACK_LANGUAGE
 
 from .models import UnlockAttempts
 
@@ -33,6 +39,7 @@ class ClientMode:
     # so the answers saved on the tablet still match it.
     idempotency_key: str
     rating: int | None = None  # the rating stored while the tablet was handed over
+    language: str = FALLBACK_LANGUAGE  # the client's
 
 
 def client_mode_of(request) -> ClientMode | None:
@@ -97,6 +104,12 @@ def unlock_attempt_take(mode: ClientMode) -> bool:
     return taken == 1
 
 
+def in_staff_language(view):
+    """Mark a client-mode view the therapist reads (the unlock page): it keeps their language."""
+    view.in_staff_language = True
+    return view
+
+
 class ClientModeLockMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -105,8 +118,13 @@ class ClientModeLockMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if getattr(view_func, "allowed_in_client_mode", False):
-            return None
         if not hasattr(request, "session") or SESSION_KEY not in request.session:
             return None
-        return redirect("client_rate")
+        if not getattr(view_func, "allowed_in_client_mode", False):
+            return redirect("client_rate")
+        if not getattr(view_func, "in_staff_language", False):
+            # Reset by LocaleMiddleware at the next request's start, like any activation.
+            language = client_mode_of(request).language
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return None

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.models import User
@@ -30,12 +30,20 @@ SALT = "alliance.feedback.remote-link"
 
 
 class LinkRefused(Exception):
-    """The link cannot be used; `message` says why in calm words for the person holding it."""
+    """The link cannot be used; `message` says why in calm words for the person holding it,
+    in the client's `language` when the link is genuine (None: the token names no link)."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, language: str | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.language = language
+
+
+def link_language(link: RemoteLink) -> str:
+    """A link is for the client: its pages speak the client's language, whatever the
+    therapist's."""
+    return link.session.episode.client.language
 
 
 def _digest(nonce: str) -> str:
@@ -89,14 +97,20 @@ def remote_link_open(token: str) -> RemoteLink:
 
 
 def _ensure_usable(link: RemoteLink) -> None:
-    if link.used_at is not None:
-        raise LinkRefused(
-            "used", _("This link has already been used. Thank you, your answers arrived.")
-        )
-    if link.is_expired():
-        raise LinkRefused(
-            "expired", _("This link has expired. Please ask your therapist for a new one.")
-        )
+    language = link_language(link)
+    with translation.override(language):
+        if link.used_at is not None:
+            raise LinkRefused(
+                "used",
+                _("This link has already been used. Thank you, your answers arrived."),
+                language,
+            )
+        if link.is_expired():
+            raise LinkRefused(
+                "expired",
+                _("This link has expired. Please ask your therapist for a new one."),
+                language,
+            )
 
 
 def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
@@ -130,6 +144,14 @@ def remote_link_submit(*, token: str, data: Mapping[str, str]) -> SubmitResult:
         link.rating = result.rating
         link.save(update_fields=["used_at", "rating"])
         return result
+
+
+def remote_link_language(token: str) -> str | None:
+    """The language of the client a token's link is for, used or not; None if it names none."""
+    try:
+        return link_language(_genuine(token))
+    except LinkRefused:
+        return None
 
 
 def _genuine(token: str, for_update: bool = False) -> RemoteLink:

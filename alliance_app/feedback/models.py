@@ -5,12 +5,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.lib.choices import choices_from
 from alliance_app.measures import (
+    FALLBACK_LANGUAGE,
     RESOLUTION_MAX,
     RESOLUTION_MIN,
     BordinDimension,
@@ -20,6 +21,8 @@ from alliance_app.measures import (
     Scale,
     Severity,
 )
+
+from .instruments import catalogue
 
 ITEM_MIN = Decimal("0.0")
 ITEM_MAX = Decimal("10.0")
@@ -191,6 +194,40 @@ class FlagStatus(models.TextChoices):
 OPEN_STATUSES = (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)
 
 
+# Not a value of the message: which instrument an item flag's item belongs to (`explain`).
+INSTRUMENT_PARAM = "instrument"
+
+
+def explain(message: str, params: dict, item: str = "", *, fallback: str = "") -> str:
+    """A flag's explanation in the active language, from its message and values.
+
+    Item labels are the instrument's data, not the catalogue's: an item flag's label is read
+    from the version of its instrument in the active language. Without a message (a flag
+    stored before messages were kept), or with values the translation does not fit, the stored
+    English text is shown rather than nothing.
+    """
+    if not message:
+        return fallback
+    values = dict(params)
+    code = values.pop(INSTRUMENT_PARAM, None)
+    if code and item and code in catalogue():
+        instrument = catalogue().translated(code, get_language() or FALLBACK_LANGUAGE)
+        labels = {entry.key: entry.label for entry in instrument.items}
+        values["item"] = labels.get(item, values.get("item", ""))
+    try:
+        return gettext(message) % values
+    except (KeyError, TypeError, ValueError):
+        return fallback
+
+
+def explained_row(row: dict) -> dict:
+    """A flag read with .values(..., "item", "message", "params", "explanation"), its
+    explanation in the active language as the pages show it."""
+    message, params = row.pop("message"), row.pop("params")
+    row["explanation"] = explain(message, params, row["item"], fallback=row["explanation"])
+    return row
+
+
 class Flag(models.Model):
     """A signal that asks for a conversation, raised when a rating is stored. Never deleted."""
 
@@ -205,6 +242,11 @@ class Flag(models.Model):
         _("item"), max_length=40, blank=True, help_text=_("The item a low-item flag is about.")
     )
     severity = models.PositiveSmallIntegerField(_("severity"), choices=SeverityChoice.choices)
+    # The explanation is kept as the clinical core's message (the msgid) and its values, and
+    # translated when shown (`explained`); `explanation` holds it in English, and is what flags
+    # raised before messages were kept show.
+    message = models.TextField(_("message"), blank=True)
+    params = models.JSONField(_("message values"), default=dict, blank=True)
     explanation = models.TextField(_("explanation"))
     status = models.CharField(
         _("status"), max_length=20, choices=FlagStatus.choices, default=FlagStatus.OPEN
@@ -278,7 +320,12 @@ class Flag(models.Model):
 
     @classmethod
     def from_finding(cls, finding: Finding, *, client, rating: Rating, fit_id=None) -> "Flag":
-        """The unsaved flag for a clinical rules' finding, explained in the active language."""
+        """The unsaved flag for a clinical rules' finding: its message and values, translated
+        when shown. An item's flag keeps the rating's instrument too, so the item is named in
+        the reader's language."""
+        params = dict(finding.params)
+        if finding.item:
+            params[INSTRUMENT_PARAM] = rating.instrument
         return cls(
             client=client,
             rating=rating,
@@ -286,9 +333,16 @@ class Flag(models.Model):
             kind=finding.kind.value,
             item=finding.item,
             severity=finding.severity,
-            explanation=gettext(finding.message) % finding.params,
+            message=finding.message,
+            params=params,
+            explanation=finding.explain(),
             created_at=rating.created_at,
         )
+
+    @property
+    def explained(self) -> str:
+        """The explanation in the active language."""
+        return explain(self.message, self.params, self.item, fallback=self.explanation)
 
 
 class RemoteLink(models.Model):

@@ -3,7 +3,7 @@
 from alliance_app.clinic.models import Client
 
 from .instruments import catalogue
-from .models import Flag, Rating, Reflection, RemoteLink
+from .models import Flag, Rating, Reflection, RemoteLink, explained_row
 from .reflections import option_label
 
 
@@ -58,13 +58,16 @@ def client_data(client: Client) -> dict:
             }
             for episode in episodes.order_by("opened")
         ],
-        "flags": list(
-            Flag.objects.filter(client=client)
+        "flags": [
+            explained_row(row)
+            for row in Flag.objects.filter(client=client)
             .order_by("created_at")
             .values(
                 "kind",
                 "item",
                 "severity",
+                "message",
+                "params",
                 "explanation",
                 "status",
                 "created_at",
@@ -73,7 +76,7 @@ def client_data(client: Client) -> dict:
                 "resolved_at",
                 "resolved_note",
             )
-        ),
+        ],
         "reflections": [
             {
                 "flag_kind": reflection.flag.kind,

@@ -334,8 +334,8 @@ def _not_on_track(
 
 
 def instrument_for_client(client: Client, scale: str) -> Instrument:
-    """The scale this client rates, chosen by their age band."""
-    return catalogue().for_client(Scale(scale), AgeBand(client.age_band))
+    """The scale this client rates, chosen by their age band and worded in their language."""
+    return catalogue().for_client(Scale(scale), AgeBand(client.age_band), client.language)
 
 
 def rater_label_for(episode: Episode, rater: str, label: str) -> str:

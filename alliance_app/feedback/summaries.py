@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import get_language
+
 from alliance_app.measures import ChangeDirection, FlagRules, Instrument, Item, Scale, Thresholds
 
 from .instruments import catalogue
@@ -27,8 +29,9 @@ class RatingSummary:
 
 
 def rating_summary(rating: Rating, *, rules: FlagRules) -> RatingSummary:
-    """The rating judged by its organisation's `rules`, as its flags were."""
-    instrument = catalogue().get(rating.instrument)
+    """The rating judged by its organisation's `rules`, as its flags were, its items named in
+    the reader's language (the client may have rated in another)."""
+    instrument = catalogue().translated(rating.instrument, get_language())
     thresholds = rules.thresholds(instrument)
     intake = change = direction = None
     if instrument.scale == Scale.OUTCOME:

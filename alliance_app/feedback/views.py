@@ -1,4 +1,5 @@
 import uuid
+from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership
 from alliance_app.accounts.decorators import allowed_in_client_mode
+from alliance_app.accounts.languages import is_offered
 from alliance_app.accounts.models import Organization
 from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
@@ -33,6 +36,7 @@ from .client_mode import (
     client_mode_of,
     client_mode_record,
     client_mode_start,
+    in_staff_language,
     unlock_attempt_take,
     unlock_attempts_left,
 )
@@ -40,8 +44,10 @@ from .forms import HandOverForm, ReflectionForm, UnlockForm
 from .instruments import catalogue
 from .links import (
     LinkRefused,
+    link_language,
     links_created_last_hour,
     remote_link_create,
+    remote_link_language,
     remote_link_open,
     remote_link_submit,
 )
@@ -95,7 +101,10 @@ def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
         messages.warning(request, _("This rater has already given this rating in this session."))
         return redirect("client_detail", pk=client.pk)
     client_mode_start(
-        request, ClientMode(session.pk, instrument.code, rater, label, str(uuid.uuid4()))
+        request,
+        ClientMode(
+            session.pk, instrument.code, rater, label, str(uuid.uuid4()), language=client.language
+        ),
     )
     return redirect("client_rate")
 
@@ -262,6 +271,7 @@ def rate_progress(request: HttpRequest) -> HttpResponse:
     )
 
 
+@in_staff_language
 @allowed_in_client_mode
 @login_required
 @never_cache
@@ -377,47 +387,61 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @allowed_in_client_mode
 @never_cache
 def remote_rate(request: HttpRequest, token: str) -> HttpResponse:
-    """The page behind a remote link: the form and nothing else, no login."""
+    """The page behind a remote link: the form and nothing else, no login, in the client's
+    language."""
     if request.method == "POST":
-        try:
-            result = remote_link_submit(token=token, data=request.POST)
-        except LinkRefused as refused:
-            return _refused(refused.message, 410 if refused.reason != "invalid" else 404)
-        except ValidationError as error:
-            return _invalid(request, error)
-        if result.created:
-            client = result.rating.session.episode.client
-            audit_record(
-                request,
-                action=Action.REMOTE_LINK_USED,
-                organization=client.organization,
-                object_type="remotelink",
-                object_id=str(result.rating.remote_link.pk),
-                detail=client.code,
-            )
-        return JsonResponse({"status": "stored", "next": reverse("remote_thanks")})
+        language = remote_link_language(token) or translation.get_language()
+        with translation.override(language):
+            return _remote_submit(request, token, language)
     try:
         link = remote_link_open(token)
     except LinkRefused as refused:
         status = 404 if refused.reason == "invalid" else 410
-        return render(
-            request, "feedback/link_refused.html", {"message": refused.message}, status=status
-        )
+        with translation.override(refused.language or translation.get_language()):
+            return render(
+                request, "feedback/link_refused.html", {"message": refused.message}, status=status
+            )
     instrument = catalogue().get(link.instrument)
-    return _rating_page(
-        request,
-        instrument,
-        reverse("remote_rate", args=[token]),
-        str(uuid.uuid4()),
-        _asks_tension(
-            instrument, Organization.objects.filter(pk=link.session.episode.client.organization_id)
-        ),
-    )
+    with translation.override(link_language(link)):
+        return _rating_page(
+            request,
+            instrument,
+            reverse("remote_rate", args=[token]),
+            str(uuid.uuid4()),
+            _asks_tension(
+                instrument,
+                Organization.objects.filter(pk=link.session.episode.client.organization_id),
+            ),
+        )
+
+
+def _remote_submit(request: HttpRequest, token: str, language: str) -> HttpResponse:
+    try:
+        result = remote_link_submit(token=token, data=request.POST)
+    except LinkRefused as refused:
+        return _refused(refused.message, 410 if refused.reason != "invalid" else 404)
+    except ValidationError as error:
+        return _invalid(request, error)
+    if result.created:
+        client = result.rating.session.episode.client
+        audit_record(
+            request,
+            action=Action.REMOTE_LINK_USED,
+            organization=client.organization,
+            object_type="remotelink",
+            object_id=str(result.rating.remote_link.pk),
+            detail=client.code,
+        )
+    # The thank-you page has no link to read the language from: it is passed along.
+    thanks = f"{reverse('remote_thanks')}?{urlencode({'lang': language})}"
+    return JsonResponse({"status": "stored", "next": thanks})
 
 
 @allowed_in_client_mode
 def remote_thanks(request: HttpRequest) -> HttpResponse:
-    return render(request, "feedback/remote_thanks.html")
+    language = request.GET.get("lang", "")
+    with translation.override(language if is_offered(language) else translation.get_language()):
+        return render(request, "feedback/remote_thanks.html")
 
 
 @login_required

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import get_language
 
 from alliance_app.accounts.access import therapists_visible_to
 from alliance_app.accounts.models import Membership
@@ -139,7 +140,8 @@ def case_views(case_set: CaseSet) -> list[CaseView]:
         at = rupture.rating
         own = series[(rupture.episode_id, at.scale, rupture.rater, rupture.rater_label)]
         earlier = [r for r in own if r.session.number < rupture.session_number]
-        labels = [item.label for item in catalogue().get(at.instrument).items]
+        instrument = catalogue().translated(at.instrument, get_language())
+        labels = [item.label for item in instrument.items]
         items = []
         for position, name in enumerate(ITEM_FIELDS[: len(labels)]):
             before = [getattr(r, name) for r in earlier if getattr(r, name) is not None]

@@ -35,7 +35,7 @@ def test_a_remote_link_works_once_on_a_phone(browser, live_server, token):
     page.goto(f"/r/{token}/")
     assert page.get_by_role("heading", name="How this session went").is_visible()
     fill_and_send(page)
-    page.wait_for_url("**/r-done/")
+    page.wait_for_url("**/r-done/**")
     assert page.get_by_text("Thank you, your answers arrived").is_visible()
     assert Rating.objects.get().channel == "remote"
 

@@ -115,7 +115,7 @@ def test_remote_link_no_sent_offline_is_stored_once(page, context):
     assert Rating.objects.count() == 0
 
     context.set_offline(False)
-    page.wait_for_url("**/r-done/")
+    page.wait_for_url("**/r-done/**")
     rating = Rating.objects.get()
     assert rating.channel == "remote"
     assert (rating.tension.tension, rating.tension.resolution) == (False, None)

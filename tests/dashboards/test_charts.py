@@ -142,7 +142,7 @@ def test_hover_shows_session_date_total_and_labelled_items(figure):
     hover = traces(figure)["Outcome · client"]["hovertext"][0]
     assert hover.split("<br>") == [
         "Outcome · client",
-        "Session 1 · 2025-02-10",
+        "Session 1 · 10 Feb 2025",
         "Total 22.0",
         "Me: 5.0",
         "The people closest to me: 6.0",
