@@ -1,4 +1,4 @@
-"""Run makemessages over the project into a folder of the test's own.
+"""Run makemessages over the project into a folder of the test's own; read the shipped catalogues.
 
 makemessages writes a file's strings into the locale folder nearest to it, and the project's own
 locale/ is nearest to every file: run from the repository, it would rewrite the shipped
@@ -31,3 +31,13 @@ def extract(tmp_path: Path, languages: list[str], monkeypatch) -> dict[str, poli
         language: polib.pofile(str(out / language / "LC_MESSAGES" / "django.po"))
         for language in languages
     }
+
+
+def shipped_translation(language: str, msgid: str) -> str:
+    """The shipped catalogue's translation, read from its .po: what a page in `language` shows."""
+    if language == "en":
+        return msgid
+    po = ROOT / "locale" / language / "LC_MESSAGES" / "django.po"
+    entry = polib.pofile(str(po)).find(msgid)
+    assert entry is not None and entry.msgstr, f"{msgid!r} is not translated into {language}"
+    return entry.msgstr

@@ -4,7 +4,6 @@ client mode and behind remote links, flags in the reader's, dates one way per la
 import importlib
 from datetime import date, time
 
-import polib
 import pytest
 from django.apps import apps
 from django.urls import reverse
@@ -14,9 +13,9 @@ from django.utils.formats import date_format, get_format, time_format
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.models import Flag
 from alliance_app.feedback.records import client_data
-from alliance_app.lib.translations import LOCALE_DIR
 from alliance_app.measures import FlagKind
 from tests import factories
+from tests.extraction import shipped_translation as translated
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +38,6 @@ def speaks(language: str, *texts: str):
             assert text in page, text
 
     return check
-
-
-def translated(language: str, msgid: str) -> str:
-    """The shipped catalogue's translation, read from the .po: what the page must show."""
-    if language == "en":
-        return msgid
-    entry = polib.pofile(str(LOCALE_DIR / language / "LC_MESSAGES" / "django.po")).find(msgid)
-    assert entry is not None and entry.msgstr, f"{msgid!r} is not translated into {language}"
-    return entry.msgstr
 
 
 @pytest.fixture

@@ -124,3 +124,25 @@ def test_the_dashboards_on_demo_data(browser, live_server, shots):
     assert fits(page)
     page.screenshot(path=shots / "training-evaluation.png", full_page=True)
     context.close()
+
+
+def test_client_mode_in_norwegian(page, shots):
+    """The README's picture of a client who reads Norwegian, handed the tablet by a therapist
+    who reads English: the form and its scale in the client's language."""
+    org = factories.organization()
+    therapist = factories.user(org, username="shots-nb")
+    client = factories.client(org, therapist, code="N-12")
+    client.language = "nb"
+    client.save()
+    log_in(page, therapist.username, factories.PASSWORD)
+    page.goto(f"/clients/{client.pk}/")
+    page.get_by_role("button", name="Start today's session").click()
+    page.get_by_role("button", name="Hand to client: outcome rating").click()
+    page.wait_for_url("**/rate/")
+    page.set_viewport_size({"width": 820, "height": 1180})
+    assert page.get_by_role("heading", name="Hvordan det har gått").is_visible()
+    tracks = page.locator(".vas-track").all()
+    for track, fraction in zip(tracks[:2], (0.4, 0.75), strict=True):
+        tap_line(page, track, fraction)
+    assert fits(page)
+    page.screenshot(path=shots / "client-mode-norwegian.png")
