@@ -45,6 +45,9 @@ class Action(models.TextChoices):
         "expected_parameters_loaded",
         _("Expected-response parameters loaded from a file"),
     )
+    FHIR_EXPORTED = "fhir_exported", _("Client ratings exported as FHIR")
+    FHIR_IMPORT_CHECKED = "fhir_import_checked", _("FHIR ratings checked")
+    FHIR_IMPORTED = "fhir_imported", _("FHIR ratings imported")
 
 
 class AuditEntryQuerySet(models.QuerySet):
