@@ -299,3 +299,23 @@ def test_the_caseload_and_the_client_page_write_dates_alike(logged_in, therapist
     assert "06.01.2026" in caseload
     assert "06.01.2026" in client_page
     assert "6 jan" not in caseload.lower()
+
+
+# One scale in several languages
+
+
+def test_ratings_in_two_languages_are_one_course(session_one, adult):
+    """A client who changes language mid-episode keeps one course: the drop, the worsening
+    since intake and the episode's ends are read across the language versions."""
+    factories.rate(session_one, "outcome-adult", "6 6 6 6")
+    factories.rate(session_one, "session-adult", "9.5 9.5 9.5 9.5")
+    adult.language = "nb"
+    adult.save()
+    second = factories.therapy_session(session_one.episode, number=2)
+    outcome = factories.rate(second, "outcome-adult-nb", "4 4 4 4")
+    session = factories.rate(second, "session-adult-nb", "9 9 9 9")
+    assert [flag.kind for flag in outcome.flags] == [FlagKind.DETERIORATION]
+    assert [flag.kind for flag in session.flags] == [FlagKind.ALLIANCE_DROP]
+    assert outcome.flags[0].params == {"total": "16.0", "change": "8.0", "intake": "24.0"}
+    ends = session_one.episode.outcome_ends
+    assert (ends.first_total, ends.latest_total, ends.instrument) == (24, 16, "outcome-adult")
