@@ -8,6 +8,7 @@ from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
 from alliance_app.dashboards import clients as client_views
+from alliance_app.dashboards import expected as expected_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
@@ -51,6 +52,14 @@ urlpatterns = [
         "flags/<int:pk>/<str:action>/",
         dashboard_views.flag_action,
         name="flag_action",
+    ),
+    path("expected-response/", expected_views.expected_response, name="expected_response"),
+    path("expected-response/fit/", expected_views.expected_fit, name="expected_fit"),
+    path("expected-response/upload/", expected_views.expected_upload, name="expected_upload"),
+    path(
+        "expected-response/<int:version>.json",
+        expected_views.expected_download,
+        name="expected_download",
     ),
     path("research/alliance-outcome/", analysis_views.alliance_outcome, name="alliance_outcome"),
     path(

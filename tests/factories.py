@@ -1,6 +1,7 @@
 """Small builders for test data: each returns a saved object with sensible defaults."""
 
 import itertools
+import json
 import uuid
 from datetime import date
 
@@ -78,3 +79,38 @@ def rate(session, instrument: str, items: str, rater: str = "client", label: str
         rater_label=label,
         **kwargs,
     )
+
+
+def expected_parameters(
+    *,
+    median: tuple[float, float, float, float] = (25.0, 0.0, 0.0, 0.0),
+    boundary: tuple[float, float, float, float] = (23.0, 0.0, 0.0, 0.0),
+    max_session: int = 10,
+    bands: tuple[str, ...] = ("adult",),
+) -> dict:
+    """A hand-made expected-response band in the documented JSON form: each line's intercept
+    and its slopes on intake, ln(session) and their product."""
+    from alliance_app.measures.expected import SCHEMA, TERMS
+
+    return {
+        "schema": SCHEMA,
+        "quantile": 0.1,
+        "max_session": max_session,
+        "episodes": 500,
+        "bands": {
+            band: {
+                "median": dict(zip(TERMS, median, strict=True)),
+                "boundary": dict(zip(TERMS, boundary, strict=True)),
+                "episodes": 500,
+            }
+            for band in bands
+        },
+    }
+
+
+def expected_band_load(org: Organization, source: str = "Network fit 2025", **lines):
+    """Put a hand-made band (`expected_parameters`) in use, as an admin loading a file would."""
+    from alliance_app.feedback.expected import parameters_load
+
+    raw = json.dumps(expected_parameters(**lines)).encode()
+    return parameters_load(org, raw, by=None, source=source)

@@ -18,7 +18,7 @@ from alliance_app.feedback.views import TABLET_SALT
 from alliance_app.measures import TensionAnswer
 from alliance_app.research.models import CaseSet, Training, TrainingKind
 from tests import factories
-from tests.factories import rate
+from tests.factories import expected_band_load, rate
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +94,11 @@ def a_training(w: World):
     )
     training.attendees.add(w.users["therapist"])
     return training
+
+
+def a_band(w: World):
+    """Parameters of the first organisation's band, loaded from a file (a new version each)."""
+    return expected_band_load(w.org)
 
 
 def a_case_set(w: World):
@@ -218,6 +223,29 @@ MATRIX = {
         403,
         200,
         404,
+        200,
+        404,
+    ),
+    # Admins keep the expected-response band; supervisors read the page and download the
+    # parameters; therapists get 403; each organisation sees its own fits only.
+    "expected_response": row(
+        "get", lambda w: reverse("expected_response"), *OUT, 403, 403, 200, 200, 200, 200
+    ),
+    "expected_fit": row(
+        "post", lambda w: reverse("expected_fit"), *OUT, 403, 403, 403, 403, 302, 302
+    ),
+    # The admin's empty form is invalid: 400.
+    "expected_upload": row(
+        "post", lambda w: reverse("expected_upload"), *OUT, 403, 403, 403, 403, 400, 400
+    ),
+    "expected_download": row(
+        "get",
+        lambda w: reverse("expected_download", args=[a_band(w).version]),
+        *OUT,
+        403,
+        403,
+        200,
+        200,
         200,
         404,
     ),

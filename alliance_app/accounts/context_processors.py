@@ -28,6 +28,7 @@ NAVIGATION = {
         ("training_list", _("Trainings")),
         ("case_set_list", _("Case sets")),
         ("alliance_outcome", _("Alliance and outcome")),
+        ("expected_response", _("Expected response")),
         ("exports", _("Exports")),
         ("paper_import", _("Paper ratings")),
         ("audit_log", _("Audit trail")),

@@ -26,6 +26,7 @@ from django.utils.translation import gettext, gettext_lazy
 from alliance_app.feedback.models import rater_key
 from alliance_app.measures import BordinDimension, Instrument, RuptureStatus, Scale, Thresholds
 from alliance_app.measures import score_shown as shown
+from alliance_app.measures.expected import Expected, ExpectedResponse
 
 from .ruptures import Estimate, MonthRow
 from .stats import CLIENT_RATER, MonthlyMean
@@ -52,6 +53,11 @@ RUPTURE_FIELDS = (
 )
 CUTOFF_COLOUR = "#555555"
 BAND_COLOUR = "#2f6f73"
+EXPECTED_COLOUR = "#4a5fa8"
+BOUNDARY_COLOUR = "#a4262c"
+# The band is drawn this far past the client's latest session: the next sessions' targets, not
+# a forecast of the whole treatment.
+EXPECTED_AHEAD = 2
 FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}
@@ -70,6 +76,8 @@ def client_chart(
     flags: Iterable[Mapping[str, Any]],
     thresholds: Mapping[str, Thresholds],
     ruptures: Sequence[Mapping[str, Any]] = (),
+    expected: ExpectedResponse | None = None,
+    band: str = "",
 ) -> dict[str, Any]:
     """One client's outcome (top) and session (bottom) totals per session, as a plotly dict.
 
@@ -83,8 +91,14 @@ def client_chart(
     marked with a dotted line down from the rater's usual level and the return marked at the
     repair session, apart from the fixed-cutoff flags. A rupture's own flag is told in the dip's
     hover text rather than drawn a second time on the same point.
+
+    `expected` is the organisation's expected-response band in use and `band` the client's age
+    band: from the client's intake, the median course (dashed) and the not-on-track line are
+    drawn under the ratings, from the session after the intake to a little past the latest.
     """
-    data = [
+    course = _expected_course(trend, expected, band)
+    data = _expected_traces(course)
+    data += [
         _rater_trace(rater_key, scale, points, thresholds, position)
         for position, (rater_key, series) in enumerate(trend.items())
         for scale, points in series.items()
@@ -107,6 +121,8 @@ def client_chart(
     session_floor = _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value))
     layout["yaxis2"].update(range=[session_floor, TOTAL_MAX], title={"text": gettext("Total")})
     _add_reference_lines(layout, trend, thresholds)
+    if course and expected.fitted_elsewhere:
+        layout["annotations"].append(_elsewhere_note(expected.source))
     flags = list(flags)
     drawn = {row["rating_id"] for row in ruptures}
     data += _flag_traces(
@@ -114,6 +130,159 @@ def client_chart(
         [f for f in flags if not (f["kind"] == RUPTURE_KIND and f["rating_id"] in drawn)],
     )
     data += _rupture_traces(trend, ruptures, flags)
+    return _figure(data, layout)
+
+
+def _expected_course(trend: Trend, expected: ExpectedResponse | None, band: str) -> list[Expected]:
+    intake = _client_intake(trend)
+    if expected is None or intake is None:
+        return []
+    latest = max(point["session_number"] for point in _points(trend, Scale.OUTCOME.value))
+    course = expected.course(
+        band,
+        Decimal(str(intake["total"])),
+        last=max(latest, intake["session_number"]) + EXPECTED_AHEAD,
+    )
+    return [point for point in course if point.session > intake["session_number"]]
+
+
+def _expected_traces(course: Sequence[Expected]) -> list[dict[str, Any]]:
+    """The not-on-track line, then the median course with the space down to the line lightly
+    shaded (plotly fills to the trace drawn just before)."""
+    if not course:
+        return []
+    sessions = [point.session for point in course]
+    intake = course[0].intake.quantize(Decimal("0.1"))
+    boundary_hover = gettext(
+        "Session %(session)s: not-on-track line %(boundary)s for clients who started near "
+        "%(intake)s"
+    )
+    median_hover = gettext(
+        "Session %(session)s: half of the clients who started near %(intake)s are above %(median)s"
+    )
+    values = [
+        {"session": p.session, "intake": intake, "boundary": p.boundary, "median": p.median}
+        for p in course
+    ]
+    common = {"type": "scatter", "x": sessions, "mode": "lines", "hoverinfo": "text"}
+    return [
+        common
+        | {
+            "y": [float(point.boundary) for point in course],
+            "name": gettext("Not-on-track line"),
+            "legendgroup": "expected",
+            "line": {"color": BOUNDARY_COLOUR, "width": 1.5},
+            "hovertext": [boundary_hover % value for value in values],
+            **_axes(SCALE_ROWS[Scale.OUTCOME.value]),
+        },
+        common
+        | {
+            "y": [float(point.median) for point in course],
+            "name": gettext("Expected course (median)"),
+            "legendgroup": "expected",
+            "line": {"color": EXPECTED_COLOUR, "dash": "dash", "width": 1.5},
+            "fill": "tonexty",
+            "fillcolor": "rgba(74, 95, 168, 0.08)",
+            "hovertext": [median_hover % value for value in values],
+            **_axes(SCALE_ROWS[Scale.OUTCOME.value]),
+        },
+    ]
+
+
+def _elsewhere_note(source: str) -> dict[str, Any]:
+    """Over the outcome plot's left corner: the band was not fitted on this clinic's clients."""
+    return {
+        "text": gettext("Band fitted elsewhere"),
+        "hovertext": escape(gettext("Fitted elsewhere: %(source)s") % {"source": source}),
+        "showarrow": False,
+        "font": {"color": BOUNDARY_COLOUR, "size": 12},
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0,
+        "xanchor": "left",
+        "y": 1.0,
+        "yanchor": "bottom",
+    }
+
+
+def calibration_chart(points: Sequence[Mapping[str, Any]], quantile: float) -> dict[str, Any]:
+    """The validation's calibration by session (`measures.expected.calibration` rows): the
+    observed mean outcome against the mean expected median (top), and the share of ratings
+    below the not-on-track line against the share the quantile promises (bottom)."""
+    sessions = [point["session"] for point in points]
+    counts = [point["ratings"] for point in points]
+    hover = gettext("Session %(session)s · %(value).1f · %(count)s ratings")
+    share_hover = gettext("Session %(session)s · %(value).0f%% below · %(count)s ratings")
+
+    def line(
+        key: str,
+        name: str,
+        colour: str,
+        row: int,
+        *,
+        dash: str = "solid",
+        percent: bool = False,
+        symbol: str = "circle",
+    ) -> dict[str, Any]:
+        values = [100 * point[key] if percent else point[key] for point in points]
+        text = share_hover if percent else hover
+        return {
+            "type": "scatter",
+            "x": sessions,
+            "y": values,
+            "mode": "lines+markers",
+            "name": name,
+            "line": {"color": colour, "dash": dash, "width": 2},
+            "marker": {"symbol": symbol, "size": 8},
+            "hovertext": [
+                text % {"session": s, "value": v, "count": n}
+                for s, v, n in zip(sessions, values, counts, strict=True)
+            ],
+            "hoverinfo": "text",
+            "cliponaxis": False,
+            **_axes(row),
+        }
+
+    data = [
+        line("observed_mean", gettext("Observed mean"), RATER_COLOURS[0], 1),
+        line(
+            "expected_median_mean",
+            gettext("Expected median, mean"),
+            EXPECTED_COLOUR,
+            1,
+            dash="dash",
+            symbol="square",
+        ),
+        line(
+            "below_boundary",
+            gettext("Observed share below the line"),
+            BOUNDARY_COLOUR,
+            2,
+            percent=True,
+            symbol="diamond",
+        ),
+    ]
+    layout = _base_layout() | {
+        "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2", "showticklabels": False},
+        "yaxis": {"anchor": "x", "domain": [0.56, 1.0], "title": {"text": gettext("Total")}},
+        "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0], "title": {"text": gettext("Session")}},
+        "yaxis2": {
+            "anchor": "x2",
+            "domain": [0.0, 0.44],
+            "title": {"text": gettext("% below")},
+            "rangemode": "tozero",
+        },
+        "annotations": [
+            _subplot_title(gettext("Mean outcome"), 1.0),
+            _subplot_title(gettext("Below the not-on-track line"), 0.44),
+        ],
+        "shapes": [],
+    }
+    for axis in ("xaxis", "xaxis2"):
+        layout[axis].update(dtick=1, showgrid=False)
+    nominal = 100 * quantile
+    label = gettext("nominal %(share).0f%%") % {"share": nominal}
+    _add_cutoff(layout, Decimal(str(nominal)), label, _suffix(2))
     return _figure(data, layout)
 
 

@@ -64,7 +64,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for row in Flag.objects.filter(rating__session__episode=episode).values(
                 "rating_id", "kind", "item", "message", "params", "explanation", "status"
             )
-        )
+        ]
         chart_ruptures = list(episode.ruptures.values(*charts.RUPTURE_FIELDS))
     rules = membership.organization.flag_rules()
     thresholds = {
@@ -72,8 +72,15 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         code: rules.thresholds(catalogue().translated(code, get_language()))
         for code in {row["instrument"] for row in ratings}
     }
+    # The band in use travels with the organisation: no query of its own.
+    expected = membership.organization.expected_response_model()
     chart = charts.client_chart(
-        stats.client_trend(ratings), chart_flags, thresholds, chart_ruptures
+        stats.client_trend(ratings),
+        chart_flags,
+        thresholds,
+        chart_ruptures,
+        expected=expected,
+        band=client.age_band,
     )
     flags = list(
         Flag.objects.filter(client=client)
@@ -83,7 +90,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "acknowledged_by",
             "resolved_by",
             "reflection__marker",
-        ]
+        )
         .prefetch_related("reflection__strategies")
         .order_by("-severity", "-created_at")
     )
@@ -100,6 +107,9 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": charts.chart_json(chart),
             "chart_config": charts.chart_json(charts.chart_config()),
             "has_ratings": bool(ratings),
+            # The band's note under the chart, where the client's age band has lines.
+            "band": expected if expected and client.age_band in expected.bands else None,
+            "band_above": round(100 * (1 - expected.quantile)) if expected else None,
             "open_flags": [flag for flag in flags if flag.status in OPEN_STATUSES],
             "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
             "can_treat": may_treat(membership, client),

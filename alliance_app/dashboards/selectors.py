@@ -6,8 +6,10 @@ from datetime import date
 from decimal import Decimal
 
 from django.db.models import (
+    BooleanField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -43,6 +45,7 @@ from alliance_app.measures import (
     RuptureStatus,
     Scale,
 )
+from alliance_app.measures.expected import ExpectedResponse
 
 from . import ruptures, stats
 from .stats import RATING_COLUMNS
@@ -69,6 +72,7 @@ def figures(
     *,
     rules: FlagRules,
     rupture_rules: RuptureRules = DEFAULT_RUPTURE_RULES,
+    expected: ExpectedResponse | None = None,
 ) -> stats.Figures:
     """What the team and organisation pages need of these therapists, in four queries.
 
@@ -78,7 +82,9 @@ def figures(
     and months, not the years of ratings behind them. Outcomes are judged by the organisation's
     `rules`, as its flags are. Ruptures (the client's own series, `feedback.ruptures`) are
     counted by therapist and status, and each episode with outcomes learns what its ruptures came
-    to (`ruptures.group_of`, with the organisation's `rupture_rules`).
+    to (`ruptures.group_of`, with the organisation's `rupture_rules`). With a band in use
+    (`expected`), the same rows tell which open episodes' latest outcome is off track: the
+    episode's state and the client's age band come with them, so that costs no query.
     """
     ids = list(therapist_ids)
     caseloads = [
@@ -111,6 +117,18 @@ def figures(
         .annotate(n=Sum("count"))
         .values("n")[:1]
     )
+    # With a band in use, each open episode's latest outcome is judged against it: the episode's
+    # state and the client's age band come with the same rows.
+    judged = (
+        {
+            "is_open": ExpressionWrapper(
+                Q(episode__closed__isnull=True), output_field=BooleanField()
+            ),
+            "age_band": F("client__age_band"),
+        }
+        if expected is not None
+        else {}
+    )
     ends = (
         OutcomeEnds.objects.filter(
             therapist_id__in=ids,
@@ -123,6 +141,7 @@ def figures(
             pending=Exists(episode_ruptures.filter(status=RuptureStatus.PENDING.value)),
             repaired=Exists(episode_ruptures.filter(status=RuptureStatus.REPAIRED.value)),
             rated_sessions=Coalesce(Subquery(rated, output_field=IntegerField()), Value(0)),
+            **judged,
         )
         .values(
             "episode_id",
@@ -135,11 +154,17 @@ def figures(
             "pending",
             "repaired",
             "rated_sessions",
+            "latest_number",
+            *judged,
         )
     )
     outcomes, groups = [], {}
+    off_track: dict[int, int] | None = None if expected is None else {}
     min_rated = rupture_rules.min_previous + 1
     for row in ends:
+        number = row.pop("latest_number")
+        if off_track is not None and _off_track(row, number, expected):
+            off_track[row["therapist_id"]] = off_track.get(row["therapist_id"], 0) + 1
         groups[row["episode_id"]] = ruptures.group_of(
             unrepaired=row.pop("unrepaired"),
             pending=row.pop("pending"),
@@ -161,6 +186,16 @@ def figures(
         outcomes=outcomes,
         rupture_statuses=statuses,
         rupture_groups=groups,
+        off_track=off_track,
+    )
+
+
+def _off_track(row: dict, number: int, expected: ExpectedResponse) -> bool:
+    """Whether an open episode's latest client outcome, at session `number`, is below the
+    not-on-track line (the episode's state and band are taken out of the row)."""
+    is_open, band = row.pop("is_open"), row.pop("age_band")
+    return is_open and expected.below_boundary(
+        band, row["first_total"], number, row["latest_total"]
     )
 
 
@@ -314,6 +349,8 @@ class CaseloadRow:
     alliance_concern: bool
     open_flags: int
     top_severity: int
+    # Below the expected-response band's not-on-track line at the latest outcome rating.
+    off_track: bool = False
 
     @property
     def statuses(self) -> list[str]:
@@ -324,15 +361,20 @@ class CaseloadRow:
             found.append("improving")
         if self.direction == ChangeDirection.DETERIORATED:
             found.append("deteriorating")
+        if self.off_track:
+            found.append("off_track")
         if self.alliance_concern:
             found.append("alliance_concern")
         return found
 
 
-def caseload(clients: QuerySet[Client], *, rules: FlagRules) -> list[CaseloadRow]:
+def caseload(
+    clients: QuerySet[Client], *, rules: FlagRules, expected: ExpectedResponse | None = None
+) -> list[CaseloadRow]:
     """Active clients with their current episode's figures, sorted by need: open flags first.
 
-    Statuses and badges are judged by the organisation's `rules`, the thresholds its flags use.
+    Statuses and badges are judged by the organisation's `rules`, the thresholds its flags use,
+    and "off track" by its expected-response band in use (`expected`), as the not-on-track flag.
 
     One query, and no join to group: every figure is a correlated subquery on the client's open
     episode, so each runs once per client; the outcome's intake and latest totals come from the
@@ -361,6 +403,7 @@ def caseload(clients: QuerySet[Client], *, rules: FlagRules) -> list[CaseloadRow
             intake_total=Subquery(ends.values("first_total")[:1]),
             latest_id=Subquery(ends.values("latest_id")[:1]),
             latest_total=Subquery(ends.values("latest_total")[:1]),
+            latest_number=Subquery(ends.values("latest_number")[:1]),
             latest_session_total=Subquery(
                 alliance.order_by("-session__number").values("total")[:1]
             ),
@@ -382,12 +425,13 @@ def caseload(clients: QuerySet[Client], *, rules: FlagRules) -> list[CaseloadRow
             "intake_total",
             "latest_id",
             "latest_total",
+            "latest_number",
             "latest_session_total",
             "open_flag_count",
             "top_severity",
         )
     )
-    result = [_caseload_row(row, rules) for row in rows]
+    result = [_caseload_row(row, rules, expected) for row in rows]
     result.sort(key=lambda r: (-r.top_severity, -r.open_flags, r.code))
     return result
 
@@ -398,14 +442,18 @@ def _count(rows: QuerySet, outer: str) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def _caseload_row(row: dict, rules: FlagRules) -> CaseloadRow:
+def _caseload_row(row: dict, rules: FlagRules, expected: ExpectedResponse | None) -> CaseloadRow:
     band = AgeBand(row["age_band"])
     outcome_scale = rules.thresholds(catalogue().for_client(Scale.OUTCOME, band))
     session_scale = rules.thresholds(catalogue().for_client(Scale.SESSION, band))
     change = direction = None
+    off_track = False
     if row["latest_id"] is not None and row["latest_id"] != row["intake_id"]:
         change = row["latest_total"] - row["intake_total"]
         direction = outcome_scale.direction(row["intake_total"], row["latest_total"])
+        off_track = expected is not None and expected.below_boundary(
+            row["age_band"], row["intake_total"], row["latest_number"], row["latest_total"]
+        )
     name = " ".join(
         part
         for part in (row["primary_therapist__first_name"], row["primary_therapist__last_name"])
@@ -429,4 +477,5 @@ def _caseload_row(row: dict, rules: FlagRules) -> CaseloadRow:
         alliance_concern=latest_alliance is not None and session_scale.is_clinical(latest_alliance),
         open_flags=row["open_flag_count"],
         top_severity=row["top_severity"],
+        off_track=off_track,
     )

@@ -88,6 +88,10 @@ class TherapistStats:
     outcome_shares: dict[str, float | None]
     episodes_with_outcome: int
     dropout_rate: float | None
+    # Active clients whose latest outcome is below the not-on-track line, and their share of
+    # the active clients; None while the organisation has no expected-response band.
+    off_track: int | None = None
+    off_track_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ class Figures:
     # in `outcomes` came to (`dashboards.ruptures`).
     rupture_statuses: Sequence[StatusCount] = ()
     rupture_groups: Mapping[int, RuptureGroup] = field(default_factory=dict)
+    # Per therapist, their open episodes off track (`selectors.figures`); None without a band.
+    off_track: Mapping[int, int] | None = None
 
 
 def therapist_statistics(figures: Figures) -> list[TherapistStats]:
@@ -176,25 +182,30 @@ def statistics_by(
             group = grouped.get(line_of.get(row.therapist_id))
             if group is not None:
                 group[position].append(row)
-    return {line: _line(*group) for line, group in grouped.items()}
+    return {line: _line(*group, figures.off_track) for line, group in grouped.items()}
 
 
 def totals_row(figures: Figures) -> TherapistStats:
     """The figures over everyone, summed from the rows (see `statistics_by`)."""
-    return _line(figures.caseloads, figures.alliance, figures.outcomes)
+    return _line(figures.caseloads, figures.alliance, figures.outcomes, figures.off_track)
 
 
 def _line(
     caseloads: Sequence[Caseload],
     alliance: Sequence[MonthlySums],
     outcomes: Sequence[EpisodeOutcomeRow],
+    off_track: Mapping[int, int] | None = None,
 ) -> TherapistStats:
     closed = sum(row.closed_episodes for row in caseloads)
     rated = sum(row.count for row in alliance)
+    # A client has at most one open episode, so summing never counts anyone twice.
+    active = sum(row.active_clients for row in caseloads)
+    behind = (
+        None if off_track is None else sum(off_track.get(row.therapist_id, 0) for row in caseloads)
+    )
     return TherapistStats(
         therapist_id=None,
-        # A client has at most one open episode, so summing never counts anyone twice.
-        active_clients=sum(row.active_clients for row in caseloads),
+        active_clients=active,
         sessions=sum(row.sessions for row in caseloads),
         mean_session_rating=_mean(sum((row.total_sum for row in alliance), Decimal(0)), rated),
         alliance_concern_share=_share(sum(row.concerns for row in alliance), rated),
@@ -203,6 +214,8 @@ def _line(
         outcome_shares=_outcome_shares(outcomes),
         episodes_with_outcome=len(outcomes),
         dropout_rate=_share(sum(row.unplanned_closures for row in caseloads), closed),
+        off_track=behind,
+        off_track_share=None if behind is None else _share(behind, active),
     )
 
 

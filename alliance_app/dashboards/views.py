@@ -39,6 +39,7 @@ STATUS_FILTERS = {
     "improving": lambda row: "improving" in row.statuses,
     "deteriorating": lambda row: "deteriorating" in row.statuses,
     "alliance_concern": lambda row: row.alliance_concern,
+    "off_track": lambda row: row.off_track,
 }
 
 
@@ -55,25 +56,35 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         clients = clients.filter(code__icontains=query)
-    rows = caseload(clients, rules=membership.organization.flag_rules())
+    organization = membership.organization
+    expected = organization.expected_response_model()
+    rows = caseload(clients, rules=organization.flag_rules(), expected=expected)
     status = request.GET.get("status", "")
     if status in STATUS_FILTERS:
         rows = [row for row in rows if STATUS_FILTERS[status](row)]
     return render(
         request,
         "dashboards/caseload.html",
-        {"rows": rows, "query": query, "status": status, "statuses": _status_choices()},
+        {
+            "rows": rows,
+            "query": query,
+            "status": status,
+            "statuses": _status_choices(band_in_use=expected is not None),
+        },
     )
 
 
-def _status_choices() -> list[tuple[str, str]]:
-    return [
+def _status_choices(*, band_in_use: bool) -> list[tuple[str, str]]:
+    choices = [
         ("flagged", _("With open flags")),
         ("clinical", _("In the clinical range")),
         ("improving", _("Reliably improving")),
         ("deteriorating", _("Reliably deteriorating")),
         ("alliance_concern", _("Alliance concern")),
     ]
+    if band_in_use:
+        choices.append(("off_track", _("Off track (below the not-on-track line)")))
+    return choices
 
 
 @login_required
@@ -148,7 +159,10 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
     names = _names(therapists)
     organization = membership.organization
     rules = organization.flag_rules()
-    figures = selectors.figures(names, rules=rules, rupture_rules=organization.rupture_rules())
+    expected = organization.expected_response_model()
+    figures = selectors.figures(
+        names, rules=rules, rupture_rules=organization.rupture_rules(), expected=expected
+    )
     per_therapist = {row.therapist_id: row for row in stats.therapist_statistics(figures)}
     rates = ruptures.rates_by(
         figures.alliance, figures.rupture_statuses, {pk: pk for pk in names}, names
@@ -176,6 +190,7 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
             ],
             **_rupture_context(figures),
             "totals": stats.totals_row(figures),
+            "band_in_use": expected is not None,
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },
@@ -200,8 +215,12 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     organization = membership.organization
     rules = organization.flag_rules()
+    expected = organization.expected_response_model()
     figures = selectors.figures(
-        [user.pk for user in therapists], rules=rules, rupture_rules=organization.rupture_rules()
+        [user.pk for user in therapists],
+        rules=rules,
+        rupture_rules=organization.rupture_rules(),
+        expected=expected,
     )
     team_of = {user.pk: user.membership.team_id for user in therapists}
     teams = list(Team.objects.filter(organization=organization).order_by("name"))
@@ -223,6 +242,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "rupture_rows": [(team.name, rates[team.pk], None) for team in teams],
             **_rupture_context(figures),
             "totals": stats.totals_row(figures),
+            "band_in_use": expected is not None,
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from alliance_app.accounts.access import require_membership
+from alliance_app.accounts.access import require_membership, require_role
 from alliance_app.accounts.models import Membership, Role
 from alliance_app.clinic.access import clients_treated_by, clients_visible_to, may_treat
 from alliance_app.clinic.models import Client
@@ -59,3 +59,21 @@ def flags_to_reflect_on(membership: Membership, flags: Iterable[Flag]) -> set[in
         .values_list("pk", flat=True)
     )
     return {flag.pk for flag in candidates if flag.client_id in treated}
+
+
+def require_band_reader(request: HttpRequest) -> Membership:
+    """The expected-response page: admins keep the band, supervisors read how it was made and
+    how well it predicts; a therapist gets 403, as for the other pages about the whole clinic."""
+    return require_role(request, Role.ADMIN, Role.SUPERVISOR)
+
+
+def may_keep_band(membership: Membership) -> bool:
+    """Fitting the band or loading one fitted elsewhere changes every client's flags: admins."""
+    return membership.role == Role.ADMIN
+
+
+def require_band_keeper(request: HttpRequest) -> Membership:
+    membership = require_band_reader(request)
+    if not may_keep_band(membership):
+        raise PermissionDenied
+    return membership

@@ -145,6 +145,12 @@ class ExpectedResponse:
             boundary=_tenth(lines.boundary.at(seen, session)),
         )
 
+    def below_boundary(self, band: str, intake: Decimal, session: int, total: Decimal) -> bool:
+        """Whether `total` at `session` is off track: below the boundary rounded to the tenth,
+        the rule of `not_on_track_finding`, for pages that judge a rating without a flag."""
+        expected = self.expected(band, intake, session)
+        return expected is not None and total < expected.boundary
+
     def course(self, band: str, intake: Decimal, last: int | None = None) -> list[Expected]:
         """The band from session 2 to `last` (by default as far as the fit goes)."""
         end = self.max_session if last is None else min(last, self.max_session)

@@ -11,11 +11,19 @@ from decimal import Decimal
 import plotly.graph_objects as go
 import pytest
 
-from alliance_app.dashboards.charts import chart_config, chart_json, client_chart, monthly_chart
+from alliance_app.dashboards.charts import (
+    calibration_chart,
+    chart_config,
+    chart_json,
+    client_chart,
+    monthly_chart,
+)
 from alliance_app.dashboards.stats import MonthlyMean, client_trend
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.measures import Thresholds
+from alliance_app.measures.expected import ExpectedResponse
 from tests.dashboards.test_stats import day, rating
+from tests.factories import expected_parameters
 
 COUPLE = [
     rating(11, 3, 1, day(2, 10), "outcome", "22.0", items=("5.0", "6.0", "5.5", "5.5")),
@@ -344,8 +352,44 @@ def test_the_monthly_chart_of_nothing_is_empty():
             [MonthlyMean(1, day(1, 1), 36.0, 3)], {1: "<b>Alex</b>"}, Decimal("36.0")
         ),
         lambda: monthly_chart([], {}, Decimal("36.0")),
+        lambda: client_chart(
+            client_trend(COUPLE),
+            FLAGS,
+            ADULT,
+            expected=ExpectedResponse.from_json(expected_parameters(), source="<i>Net</i>"),
+            band="adult",
+        ),
+        lambda: calibration_chart(
+            [
+                {
+                    "session": 2,
+                    "ratings": 40,
+                    "observed_mean": 21.5,
+                    "expected_median_mean": 21.0,
+                    "below_median": 0.45,
+                    "below_boundary": 0.125,
+                },
+                {
+                    "session": 3,
+                    "ratings": 31,
+                    "observed_mean": 22.5,
+                    "expected_median_mean": 23.0,
+                    "below_median": 0.55,
+                    "below_boundary": 0.1,
+                },
+            ],
+            0.1,
+        ),
     ],
-    ids=["client", "empty client", "ruptures", "monthly", "empty monthly"],
+    ids=[
+        "client",
+        "empty client",
+        "ruptures",
+        "monthly",
+        "empty monthly",
+        "client with band",
+        "calibration",
+    ],
 )
 def test_plotly_accepts_every_figure_as_it_stands(build):
     # The figures are written as plain dicts; plotly's own validation rejects any property name
