@@ -6,13 +6,22 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
+from django.utils import timezone
 
 from alliance_app.accounts.models import Membership, Organization, Role
 from alliance_app.clinic.models import Client, Episode, TherapySession
 from alliance_app.dashboards.selectors import caseload
 from alliance_app.feedback import ruptures
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import Flag, Rating, Reflection, Rupture, TensionReport
+from alliance_app.feedback.models import (
+    ExpectedResponseFit,
+    FitStatus,
+    Flag,
+    Rating,
+    Reflection,
+    Rupture,
+    TensionReport,
+)
 from alliance_app.measures import (
     BordinDimension,
     EpisodeOutcome,
@@ -24,6 +33,7 @@ from alliance_app.measures import (
     flags_for,
 )
 from alliance_app.seeding.demo import (
+    PAST_CLIENTS,
     SESSION_ITEMS,
     Alliance,
     ClientPlan,
@@ -32,6 +42,7 @@ from alliance_app.seeding.demo import (
     history,
     split_session,
 )
+from alliance_app.seeding.management.commands.seed_demo import PAST_CODES
 
 
 def test_the_same_seed_makes_the_same_histories():
@@ -99,7 +110,11 @@ def test_seed_demo_builds_a_believable_clinic_once():
     assert all(
         m.supervised_teams.count() == 1 for m in Membership.objects.filter(role="supervisor")
     )
-    assert 55 <= Client.objects.count() <= 70
+    # The clinic's past: archived clients whose closed episodes the band is fitted on.
+    past = Client.objects.filter(code__gt=f"C-{PAST_CODES}")
+    assert past.count() == PAST_CLIENTS and not past.filter(active=True).exists()
+    assert not Episode.objects.filter(client__in=past, closed__isnull=True).exists()
+    assert 55 <= Client.objects.exclude(pk__in=past).count() <= 75
     sessions_per_episode = Episode.objects.annotate(n=Count("sessions")).values_list("n", flat=True)
     assert min(sessions_per_episode) >= 1 and max(sessions_per_episode) <= 20
     assert Episode.objects.filter(closure="planned").exists()
@@ -126,14 +141,46 @@ def test_seed_demo_builds_a_believable_clinic_once():
     assert outcomes[EpisodeOutcome.DETERIORATED] >= 2
 
     therapist1_story()
+    expected_response_story()
     ruptures_across_the_clinic()
     tension_and_reflections()
+    acknowledgements_follow_their_flags()
+    the_readmes_demo_story()
 
     before = Rating.objects.count(), Rupture.objects.count(), Reflection.objects.count()
     again = StringIO()
     call_command("seed_demo", stdout=again)
     assert "already there" in again.getvalue()
     assert (Rating.objects.count(), Rupture.objects.count(), Reflection.objects.count()) == before
+
+
+def acknowledgements_follow_their_flags():
+    """The flags taken up in the demo's past were taken up in the days after their session,
+    then resolved, not all today."""
+    taken_up = list(
+        Flag.objects.filter(acknowledged_at__isnull=False).select_related("rating__session")
+    )
+    assert len(taken_up) >= 20
+    now = timezone.now()
+    for flag in taken_up:
+        assert flag.created_at < flag.acknowledged_at <= now
+        assert flag.resolved_at is None or flag.acknowledged_at <= flag.resolved_at <= now
+        after = (timezone.localdate(flag.acknowledged_at) - flag.rating.session.date).days
+        assert 0 <= after <= 3
+    assert len({timezone.localdate(flag.acknowledged_at) for flag in taken_up}) >= 20
+
+
+def the_readmes_demo_story():
+    """README, "To see the demo story": a client of therapist3's with an open alliance drop;
+    supervisor1 supervises therapist3's team, so the inbox shows the flag."""
+    assert Flag.objects.filter(
+        kind=FlagKind.ALLIANCE_DROP.value,
+        status="open",
+        client__primary_therapist__username="therapist3",
+    ).exists()
+    team = Membership.objects.get(user__username="therapist3").team
+    supervisor = Membership.objects.get(user__username="supervisor1")
+    assert supervisor.supervised_teams.filter(pk=team.pk).exists()
 
 
 def decimals(*values: str) -> list[Decimal]:
@@ -207,6 +254,51 @@ def therapist1_story():
     therapist1 = Client.objects.filter(primary_therapist__username="therapist1")
     rows = caseload(therapist1, rules=Organization.objects.get().flag_rules())
     assert story <= {row.pk for row in rows[:4]}
+
+
+def outcome_totals(code: str) -> list[tuple[int, Decimal]]:
+    ratings = Rating.objects.filter(
+        session__episode__client__code=code, scale=Scale.OUTCOME.value, rater="client"
+    )
+    return list(ratings.order_by("session__number").values_list("session__number", "total"))
+
+
+def expected_response_story():
+    """The band was fitted on the clinic's past before the present clients' ratings went in, so
+    the submit service raised their not-on-track flags against it, as in a clinic."""
+    org = Organization.objects.get()
+    fit = ExpectedResponseFit.objects.get()
+    # Every past episode has at least three outcome ratings, so the fit saw them all.
+    assert (fit.status, fit.version, fit.episodes) == (FitStatus.DONE, 1, PAST_CLIENTS)
+    model = org.expected_response_model()
+    assert model.fit_id == fit.pk and not model.fitted_elsewhere
+    assert not model.bands["adult"].pooled and model.max_session >= 10
+
+    # C-1011, therapist1's slow start: below the boundary at session 3, flagged by this fit.
+    (_, intake), *later = outcome_totals("C-1011")
+    flag = Flag.objects.get(client__code="C-1011", kind=FlagKind.NOT_ON_TRACK.value)
+    assert (flag.fit_id, flag.status, flag.rating.session.number) == (fit.pk, "open", 3)
+    at_3 = dict(later)[3]
+    expected = model.expected("adult", intake, 3)
+    assert at_3 < expected.boundary < expected.median
+    assert flag.explanation == (
+        f"Outcome {at_3} at session 3; clients who started near {intake} are usually above "
+        f"{expected.boundary} by now (half of them above {expected.median})."
+    )
+    assert model.below_boundary("adult", intake, 2, dict(later)[2]) is False
+
+    # C-1001 improves: on track at every session, no flag, and a band on its chart to draw.
+    (_, intake), *later = outcome_totals("C-1001")
+    assert not any(model.below_boundary("adult", intake, n, total) for n, total in later)
+    assert not Flag.objects.filter(client__code="C-1001", kind=FlagKind.NOT_ON_TRACK.value)
+    assert len(model.course("adult", intake, last=len(later) + 1)) == len(later)
+
+    therapist1 = Client.objects.filter(primary_therapist__username="therapist1")
+    off_track = {
+        row.code: row.off_track
+        for row in caseload(therapist1, rules=org.flag_rules(), expected=model)
+    }
+    assert off_track["C-1011"] and not off_track["C-1001"]
 
 
 def ruptures_across_the_clinic():

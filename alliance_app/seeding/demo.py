@@ -82,8 +82,8 @@ class ClientPlan:
     """What one synthetic client's history should show.
 
     `fall` is the part of the alliance whose item carries the client's dips (None: all items
-    share them). A scripted client (the demo's story) gives its `session_totals` and, by session
-    number, the `tensions` it answers; the rest is drawn.
+    share them). A scripted client (the demo's story) gives its `session_totals`, by session
+    number the `tensions` it answers, and may give its `outcome_totals`; the rest is drawn.
     """
 
     course: Course
@@ -95,11 +95,14 @@ class ClientPlan:
     fall: BordinDimension | None = None
     session_totals: tuple[Decimal, ...] = ()
     tensions: tuple[tuple[int, TensionAnswer | None], ...] = ()
+    outcome_totals: tuple[Decimal, ...] = ()
 
     def __post_init__(self) -> None:
         if self.session_totals and len(self.session_totals) != self.sessions:
             raise ValueError("a scripted client has one session total per session")
-        if (self.session_totals or self.tensions) and len(self.raters) != 1:
+        if self.outcome_totals and len(self.outcome_totals) != self.sessions:
+            raise ValueError("a scripted client has one outcome total per session")
+        if (self.session_totals or self.tensions or self.outcome_totals) and len(self.raters) != 1:
             raise ValueError("a scripted client has one rater")
 
 
@@ -249,9 +252,13 @@ def history(rng: random.Random, plan: ClientPlan) -> list[SessionScores]:
     """The item scores of every session, for every rater, in session order."""
     paths = {}
     for rater in plan.raters:
-        clinical_mid = {"child": 26.0, "adolescent": 22.0}.get(plan.age_band, 19.0)
-        intake = rng.uniform(clinical_mid - 6.0, clinical_mid + 4.0)
-        paths[rater] = (outcome_path(rng, plan, intake), *session_path(rng, plan))
+        if plan.outcome_totals:
+            outcome = [float(total) for total in plan.outcome_totals]
+        else:
+            clinical_mid = {"child": 26.0, "adolescent": 22.0}.get(plan.age_band, 19.0)
+            intake = rng.uniform(clinical_mid - 6.0, clinical_mid + 4.0)
+            outcome = outcome_path(rng, plan, intake)
+        paths[rater] = (outcome, *session_path(rng, plan))
     scripted = dict(plan.tensions)
     scores = []
     for index in range(plan.sessions):
@@ -312,6 +319,37 @@ def demo_plans(rng: random.Random) -> list[ClientPlan]:
                 ClientPlan(sessions=sessions, fall=fall_for(rng, traits["alliance"]), **traits)
             )
     rng.shuffle(plans)
+    return plans
+
+
+# The clinic's past: archived clients whose closed episodes the expected-response band is fitted
+# on (`feedback.expected`), comfortably above its default minimum of 100 episodes.
+PAST_CLIENTS = 160
+# An episode needs an intake and two more outcome ratings to show a course to the fit.
+PAST_FEWEST_SESSIONS = 3
+PAST_MOST_SESSIONS = 20
+
+
+def past_plans(rng: random.Random, clients: int = PAST_CLIENTS) -> list[ClientPlan]:
+    """Closed episodes drawn from the demo's own mix of courses and alliances. Drop-out is
+    likelier where the alliance is weak or the client worsening, as in the scale data."""
+    mix = [
+        {key: value for key, value in traits.items() if key != "closed"} for _, traits in DEMO_MIX
+    ]
+    weights = [count for count, _ in DEMO_MIX]
+    plans = []
+    for traits in rng.choices(mix, weights, k=clients):
+        fewest = max(PAST_FEWEST_SESSIONS, fewest_sessions(traits))
+        at_risk = traits["alliance"] is Alliance.LOW or traits["course"] is Course.DETERIORATING
+        closed = "unplanned" if rng.random() < (0.7 if at_risk else 0.25) else "planned"
+        plans.append(
+            ClientPlan(
+                sessions=rng.randint(fewest, PAST_MOST_SESSIONS),
+                closed=closed,
+                fall=fall_for(rng, traits["alliance"]),
+                **traits,
+            )
+        )
     return plans
 
 
@@ -624,6 +662,21 @@ STORY: tuple[StoryClient, ...] = (
             ),
             teaching_consent=True,
         ),
+    ),
+    # A slow start: a good alliance, yet by session 3 the outcome is below where nine in ten of
+    # the clinic's past clients who started near 17 were by then (the band fitted on them), so
+    # the not-on-track flag asks for a review of the plan.
+    StoryClient(
+        therapist="therapist1",
+        plan=ClientPlan(
+            course=Course.FLAT,
+            alliance=Alliance.STEADY,
+            sessions=5,
+            outcome_totals=_totals("17.0 16.6 14.6 14.1 14.8"),
+            session_totals=_totals("38.4 38.7 38.5 38.8 38.6"),
+            tensions=_answers(5, {}),
+        ),
+        days_since_last=2,
     ),
 )
 # Whose dips fall on the approach item: a supervisor sees a therapist whose ruptures are mostly

@@ -1,4 +1,6 @@
-"""Build the demo clinic once: same seed, same clinic. Ratings go through rating_submit."""
+"""Build the demo clinic once: same seed, same clinic. Ratings go through rating_submit, but for
+the archived clients' past episodes, inserted in bulk as the scale data are, on which the
+expected-response band is fitted before the present clients' ratings are stored."""
 
 import random
 import uuid
@@ -11,10 +13,11 @@ from django.utils import timezone
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
-from alliance_app.feedback import ruptures
+from alliance_app.feedback import expected, rollups, ruptures
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import (
     Channel,
+    ExpectedResponseFit,
     Flag,
     FlagStatus,
     Rater,
@@ -36,12 +39,16 @@ from alliance_app.seeding.demo import (
     WrittenReflection,
     demo_plans,
     history,
+    past_plans,
     written_reflection,
 )
+from alliance_app.seeding.scale import Clinic, RowBatch, ScaleClient, client_rows, ruptures_settle
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "alliance-demo"  # noqa: S105 -- printed for the demo; never a real account
 KEY_NAMESPACE = uuid.UUID("6f1d7c52-2a39-4a51-9f3e-8f0e4c1b7a10")
+# The archived clients' codes run from C-5001, clear of the present clients'.
+PAST_CODES = 5000
 
 TEAMS = ("North team", "South team")
 PEOPLE = (
@@ -72,12 +79,17 @@ class Command(BaseCommand):
             self.stdout.write("Demo data is already there; nothing changed.")
         else:
             with transaction.atomic():
-                counts = build_demo(random.Random(seed), today=timezone.localdate())
+                counts = build_demo(
+                    random.Random(seed),
+                    past=random.Random(f"past/{seed}"),
+                    today=timezone.localdate(),
+                )
             self.stdout.write(
                 self.style.SUCCESS(
                     "Demo clinic created: {clients} clients, {sessions} sessions, "
                     "{ratings} ratings, {ruptures} ruptures, {tensions} tensions reported, "
-                    "{reflections} reflections.".format(**counts)
+                    "{reflections} reflections; {past} archived clients' closed episodes, "
+                    "{band}.".format(**counts)
                 )
             )
         self.stdout.write(demo_logins())
@@ -90,7 +102,9 @@ def demo_logins() -> str:
     return "\n".join(str(line) for line in lines)
 
 
-def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
+def build_demo(rng: random.Random, *, past: random.Random, today: date) -> dict[str, int | str]:
+    """The demo organisation. `past` draws the archived clients' history, so that the present
+    clients come out of `rng` as they did before the clinic had a past."""
     organization = Organization.objects.create(name="Riverside Counselling (demo)", slug=DEMO_SLUG)
     teams = [Team.objects.create(organization=organization, name=name) for name in TEAMS]
     therapists = []
@@ -114,7 +128,15 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
         if role is Role.THERAPIST:
             therapists.append(user)
 
-    counts = {"clients": 0, "sessions": 0, "ratings": 0}
+    archived = _past_insert(past, organization, therapists, today)
+    # Fitted before the present clients' ratings go in, so that rating_submit raises their
+    # not-on-track flags against it as it would in a clinic with a band in use.
+    fit = expected.fit_run(expected.fit_create(organization, by=None))
+    # rating_submit reads the band from the organisation the sessions below hang from.
+    organization.refresh_from_db(fields=["expected_response"])
+    counts: dict[str, int | str] = {"clients": 0, "sessions": 0, "ratings": 0}
+    counts["past"] = len(archived)
+    counts["band"] = _fit_said(fit)
     plans = demo_plans(rng)
     for index, plan in enumerate(plans, start=1):
         therapist = therapists[index % len(therapists)]
@@ -139,11 +161,14 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
     waiting = Flag.objects.filter(
         client__in=story, rating__rupture__isnull=False, kind__in=_REFLECTED_KINDS
     )
-    _work_through_old_flags(rng, organization, today, keep=waiting)
+    # The past's flags were worked through as they were inserted.
+    past_flags = Flag.objects.filter(client__in=archived)
+    _work_through_old_flags(rng, organization, today, keep=waiting | past_flags)
     for client, told in story.items():
         if told.reflection is not None:
             _story_reflection(organization, client, told)
-    _reflect(rng, organization, exclude=story)
+    _reflect(rng, organization, exclude=[*story, *archived])
+    _date_taken_up(organization)
     # The SD in force was the fallback while the ratings went in; measure the clinic's own and
     # apply it, as `manage.py rebuild_ruptures` would.
     ruptures.sd_measure(organization)
@@ -159,6 +184,33 @@ def build_demo(rng: random.Random, *, today: date) -> dict[str, int]:
 
 
 _REFLECTED_KINDS = (FlagKind.RUPTURE.value, FlagKind.CLIENT_REPORTED_TENSION.value)
+
+
+def _past_insert(
+    rng: random.Random, organization: Organization, therapists: list[User], today: date
+) -> list[Client]:
+    """The archived clients and their closed episodes, in bulk: the rows and flags rating_submit
+    would have stored, worked through and reflected on as a clinic would, their ruptures and
+    summary rows (`seeding.scale`). Hundreds of episodes in about a second, where the submit
+    service would take half a minute."""
+    clinic = Clinic.of(organization, therapists, today)
+    batch = RowBatch()
+    for number, plan in enumerate(past_plans(rng), start=1):
+        owner = number % len(therapists)
+        if therapists[owner].username == TASKS_THERAPIST and plan.alliance is not Alliance.LOW:
+            plan = replace(plan, fall=BordinDimension.TASKS)
+        entry = ScaleClient(code=f"C-{PAST_CODES + number}", plan=plan, therapist=owner)
+        client_rows(rng, clinic, entry, batch)
+    batch.insert()
+    rollups.rebuild(Episode.objects.filter(client__organization=organization))
+    ruptures_settle(rng, organization, today)
+    return batch.clients
+
+
+def _fit_said(fit: ExpectedResponseFit) -> str:
+    if fit.parameters:
+        return f"the expected-response band fitted on {fit.episodes} of them"
+    return f"no expected-response band ({fit.message})"
 
 
 def _work_through_old_flags(
@@ -228,6 +280,25 @@ def _reflect(rng: random.Random, organization: Organization, *, exclude) -> None
             leaning=BordinDimension.TASKS if therapist.username == TASKS_THERAPIST else None,
         )
         _reflection_create(organization, flag, therapist, reflection)
+
+
+def _date_taken_up(organization: Organization) -> None:
+    """The services stamp an acknowledgement or a resolution with the present moment; in the
+    demo's history the therapist took each flag up in the days after the session that raised
+    it, and resolved it some days later (never after now). The days come from the flag's id,
+    so the demo's random draws stay as they were."""
+    now = timezone.now()
+    flags = list(
+        Flag.objects.filter(client__organization=organization, acknowledged_at__isnull=False)
+        .select_related("rating__session")
+        .order_by("pk")
+    )
+    for flag in flags:
+        taken_up = _at(flag.rating.session.date + timedelta(days=1 + flag.pk % 3), hour=17)
+        flag.acknowledged_at = min(taken_up, now)
+        if flag.resolved_at is not None:
+            flag.resolved_at = min(taken_up + timedelta(days=flag.pk % 5), now)
+    Flag.objects.bulk_update(flags, ["acknowledged_at", "resolved_at"])
 
 
 def _reflection_create(
