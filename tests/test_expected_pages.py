@@ -3,7 +3,9 @@ validation, history), the band on the client chart, "off track" on the caseload 
 off track in the team statistics and the overview."""
 
 import json
+import re
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -354,3 +356,13 @@ def test_the_band_costs_no_query_for_5_and_50_clients(client, name):
         counts.append(count_queries(client, url({"first": first})))
     assert Flag.objects.filter(kind="not_on_track").count() == 55
     assert counts == [pinned, pinned]
+
+
+def test_the_documented_example_loads_and_gives_its_numbers():
+    """docs/expected-response.md's example file is valid and its worked numbers hold."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "expected-response.md").read_text()
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+    model = ExpectedResponse.from_json(example)
+    at_four = model.expected("adult", D("18.0"), 4)
+    assert (at_four.median, at_four.boundary) == (D("23.3"), D("16.6"))
+    assert "= 23.3 at session 4" in text and "= 16.6." in text

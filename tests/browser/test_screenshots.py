@@ -17,6 +17,7 @@ from alliance_app.feedback.models import Flag, Rupture
 from alliance_app.research.models import Training, TrainingKind
 from tests import factories
 from tests.browser.conftest import log_in, tap_line
+from tests.browser.test_expected_response import fitted_clinic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -146,3 +147,23 @@ def test_client_mode_in_norwegian(page, shots):
         tap_line(page, track, fraction)
     assert fits(page)
     page.screenshot(path=shots / "client-mode-norwegian.png")
+
+
+def test_the_expected_response_band(browser, live_server, shots):
+    """The README's pictures of the band: a client slipping below the not-on-track line on their
+    chart, and the admin's validation page, on a clinic with a band fitted on its own episodes."""
+    client = fitted_clinic()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    log_in(page, "noor", factories.PASSWORD)
+    page.goto(f"/clients/{client.pk}/")
+    page.locator("#client-chart[data-chart-ready]").wait_for()
+    assert fits(page)
+    page.locator("#chart").screenshot(path=shots / "expected-band-chart.png")
+    context.clear_cookies()
+    log_in(page, "ada-band", factories.PASSWORD)
+    page.goto("/expected-response/")
+    page.locator("#calibration-chart[data-chart-ready]").wait_for()
+    assert fits(page)
+    page.screenshot(path=shots / "expected-response.png", full_page=True)
+    context.close()
