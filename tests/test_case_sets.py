@@ -189,6 +189,7 @@ IDENTIFYING = (
     "Jan. 8, 2026",
     "January 8, 2026",
     "8 January 2026",
+    "8 Jan 2026",
     "January 2026",
     "Jan 2026",
     SECRET,

@@ -482,7 +482,7 @@ def test_the_rule_names_a_measured_sd_and_its_threshold(world):
     assert "within 0.56 points" in rule[1]
     assert rule[2] == (
         "SD 1.12: the pooled within-client SD of session totals, measured over 42 series "
-        "(310 degrees of freedom) on March 2, 2026."
+        "(310 degrees of freedom) on 2 Mar 2026."
     )
     world.org.rupture_k, world.org.rupture_sd = Decimal("2.0"), Decimal("0.80")
     rule = rule_in_force(world.org)
