@@ -12,6 +12,7 @@ from alliance_app.dashboards import expected as expected_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
+from alliance_app.feedback import views_fhir as fhir_views
 from alliance_app.feedback import views_imports as import_views
 from alliance_app.research import views_analysis as analysis_views
 from alliance_app.research import views_cases as case_views
@@ -80,6 +81,8 @@ urlpatterns = [
         name="training_evaluation",
     ),
     path("exports/", dashboard_views.export_list, name="exports"),
+    # Before the tabular exports, whose pattern would take it.
+    path("exports/fhir.ndjson", fhir_views.organization_fhir, name="fhir_export"),
     path("exports/<str:dataset>.<str:fmt>", dashboard_views.export, name="export"),
     path("research/export/", research_export_views.research_export_page, name="research_export"),
     path(
@@ -93,10 +96,12 @@ urlpatterns = [
         import_views.paper_import_template,
         name="paper_import_template",
     ),
+    path("imports/fhir/", fhir_views.fhir_import, name="fhir_import"),
     # Therapist
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
     path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),
     path("clients/<int:pk>/data.json", client_views.client_export, name="client_export"),
+    path("clients/<int:pk>/fhir.json", fhir_views.client_fhir, name="client_fhir"),
     path("clients/<int:pk>/delete/", client_views.client_delete_view, name="client_delete"),
     path("clients/<int:pk>/sessions/today/", clinic_views.session_start, name="session_start"),
     path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),

@@ -251,6 +251,8 @@ MATRIX = {
     ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
     "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
+    # The organisation's ratings as FHIR NDJSON: admins only.
+    "fhir_export": row("get", lambda w: reverse("fhir_export"), *OUT, 403, 403, 403, 403, 200, 200),
     "research_export": row(
         "get", lambda w: reverse("research_export"), *OUT, 403, 403, 403, 403, 200, 200
     ),
@@ -262,6 +264,8 @@ MATRIX = {
     "paper_import_template": row(
         "get", lambda w: reverse("paper_import_template"), *OUT, *(200,) * 6
     ),
+    # Every member brings in FHIR ratings, of the clients they see (`feedback.fhir`).
+    "fhir_import": row("get", lambda w: reverse("fhir_import"), *OUT, *(200,) * 6),
     "client_detail": row(
         "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
     ),
@@ -294,6 +298,18 @@ MATRIX = {
         403,
         404,
         403,
+        404,
+        200,
+        404,
+    ),
+    # A client's ratings as FHIR: for whoever sees the client.
+    "client_fhir": row(
+        "get",
+        lambda w: reverse("client_fhir", args=[w.client.pk]),
+        *OUT,
+        200,
+        404,
+        200,
         404,
         200,
         404,

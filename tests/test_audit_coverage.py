@@ -38,6 +38,7 @@ RECORD_OF = {
     "supervision": therapist_with_a_rupture,
     "client_detail": lambda w: w.client,
     "client_export": lambda w: w.client,
+    "client_fhir": lambda w: w.client,
     "client_delete": lambda w: w.client,
     "session_start": lambda w: w.client,
     "episode_close": lambda w: w.session.episode,
@@ -150,7 +151,7 @@ def test_each_page_of_a_client_record_is_recorded(name):
         if status == 200 and name not in CODE_ONLY:
             shown.append(viewer)
             assert entries_naming(client, before, user), f"{viewer} opened {url} unrecorded"
-    if name in ("client_detail", "client_export", "link_detail", "rating_result"):
+    if name in ("client_detail", "client_export", "client_fhir", "link_detail", "rating_result"):
         assert shown, f"nobody could open {url}"
 
 
