@@ -731,8 +731,8 @@ def test_it_refuses_a_second_link_rating_for_the_same_rater_scale_and_session(
     other = remote_link_create(session=session_one, scale="session", created_by=therapist)
     assert send(client, remote_url(link.token), fresh()).status_code == 200
     response = send(client, remote_url(other.token), fresh(LOW))
-    assert response.status_code == 400
-    assert "already given" in response.json()["errors"]["__all__"][0]
+    assert response.status_code == 410
+    assert "You have already given this rating" in response.json()["message"]
     assert Rating.objects.count() == 1 and Flag.objects.count() == 0
     other.link.refresh_from_db()
     assert other.link.used_at is None

@@ -131,7 +131,10 @@ def test_bad_scores_through_a_link_store_nothing_and_keep_it_usable(client, link
 def test_a_link_for_a_rater_who_already_rated_stores_nothing(client, link, session_one):
     factories.rate(session_one, "session-adult", "9 9 9 9")
     response = post(client, link.token)
-    assert response.status_code == 400
+    assert response.status_code == 410  # told in the second person, as the form's opening is
+    assert response.json()["message"] == (
+        "You have already given this rating for this session. Thank you."
+    )
     assert Rating.objects.count() == 1
     link.link.refresh_from_db()
     assert link.link.used_at is None

@@ -20,6 +20,7 @@ from .instruments import catalogue
 from .models import Channel, Rater, Rating, RemoteLink
 from .services import (
     SubmitResult,
+    already_rated,
     instrument_for_client,
     rating_submit,
     read_submission,
@@ -66,6 +67,10 @@ def remote_link_create(
     hours: int | None = None,
 ) -> CreatedLink:
     instrument = instrument_for_client(session.episode.client, scale)
+    if already_rated(session, instrument.scale, rater, rater_label.strip()):
+        raise ValidationError(
+            _("This rating has already been given in this session: no link is needed for it.")
+        )
     nonce = secrets.token_urlsafe(24)
     now = timezone.now()
     link = RemoteLink.objects.create(
@@ -109,6 +114,14 @@ def _ensure_usable(link: RemoteLink) -> None:
             raise LinkRefused(
                 "expired",
                 _("This link has expired. Please ask your therapist for a new one."),
+                language,
+            )
+        # Given meanwhile on the tablet or through another link: the form could not be stored.
+        scale = catalogue().get(link.instrument).scale
+        if already_rated(link.session, scale, link.rater, link.rater_label):
+            raise LinkRefused(
+                "rated",
+                _("You have already given this rating for this session. Thank you."),
                 language,
             )
 

@@ -342,13 +342,17 @@ def link_create(request: HttpRequest, pk: int) -> HttpResponse:
         response = redirect("client_detail", pk=session.episode.client_id)
         response.status_code = 429
         return response
-    created = remote_link_create(
-        session=session,
-        scale=form.cleaned_data["scale"],
-        created_by=request.user,
-        rater=rater,
-        rater_label=label,
-    )
+    try:
+        created = remote_link_create(
+            session=session,
+            scale=form.cleaned_data["scale"],
+            created_by=request.user,
+            rater=rater,
+            rater_label=label,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("client_detail", pk=session.episode.client_id)
     audit_record(
         request,
         action=Action.REMOTE_LINK_CREATED,
