@@ -17,7 +17,7 @@ from alliance_app.accounts.models import Role
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import get_visible, get_visible_client, may_treat, require_treating
-from alliance_app.clinic.models import Closure, Episode, SessionFormat
+from alliance_app.clinic.models import Closure, Episode, SessionFormat, TherapySession
 from alliance_app.clinic.services import client_delete
 from alliance_app.feedback.access import flags_to_reflect_on, may_act_on_flags
 from alliance_app.feedback.instruments import catalogue
@@ -34,6 +34,15 @@ from alliance_app.feedback.services import episode_close, instrument_for_client
 
 from . import charts, stats
 from .selectors import rating_rows
+
+
+def scales_left(today: TherapySession) -> set[str]:
+    """The scales today's session still asks for. In an individual session the client gives
+    each once, so a given one is offered no more; in a couple, family or group session the
+    tablet goes round the raters, so both stay. Reads the prefetched ratings."""
+    if today.format != SessionFormat.INDIVIDUAL:
+        return set(ScaleChoice.values)
+    return set(ScaleChoice.values) - {rating.scale for rating in today.ratings.all()}
 
 
 @login_required
@@ -126,6 +135,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scales": [
                 (scale, label, instrument_for_client(client, scale))
                 for scale, label in ScaleChoice.choices
+                if today is None or scale in scales_left(today)
             ],
         },
     )

@@ -47,7 +47,7 @@ def test_a_flag_acknowledged_by_the_therapist_shows_so_in_the_supervisors_inbox(
     assert page.url.endswith("/caseload/")
     page.get_by_role("link", name="D-7").click()
     flag = page.get_by_test_id("flag").filter(has_text="Alliance drop")
-    flag.get_by_placeholder("Note (optional)").fill("Asked about it; the homework felt rushed.")
+    flag.get_by_label("Note (optional)").fill("Asked about it; the homework felt rushed.")
     flag.get_by_role("button", name="Acknowledge").click()
     assert page.get_by_text("Flag acknowledged.").is_visible()
     assert drop.flags.get(kind="alliance_drop").status == FlagStatus.ACKNOWLEDGED
