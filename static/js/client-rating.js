@@ -75,7 +75,7 @@
     function setStatus(text, kind) {
       statusKind = kind || "";
       if (!status) return;
-      if (kind) status.setAttribute("data-state", kind === "missing" ? "error" : kind);
+      if (kind) status.setAttribute("data-state", kind);
       else status.removeAttribute("data-state");
       if (text && status.textContent === text) {
         /* The same words again: empty the region first so screen readers repeat them. */
@@ -112,7 +112,7 @@
       line.track.setAttribute("aria-valuetext", msg("valuetext", "{value} out of 10").replace("{value}", spoken));
       if (state === "editing") {
         setError(line, "");
-        if (statusKind === "missing") summariseMissing();
+        if (missingShown) showMissing();
       }
     }
 
@@ -318,13 +318,30 @@
       return lines.filter(function (line) { return line.tenths === null; });
     }
 
-    function summariseMissing() {
-      var count = unsetLines().length;
-      if (!count) return setStatus("", "");
-      setStatus(
-        msg("remaining-" + count, count === 1 ? "One line still needs a mark." : count + " lines still need a mark."),
-        "missing"
-      );
+    function missingText(line) {
+      return line.fieldset.getAttribute("data-msg-missing") || "Please mark the line “" + line.label + "”.";
+    }
+
+    /* Lines left unmarked at a submit are marked gently, with one message: beside the line when
+       one is left, else a count under the form. Red stays for answers the server refused. */
+    var missingShown = false;
+    function showMissing() {
+      var missing = unsetLines();
+      missingShown = missing.length > 0;
+      lines.forEach(function (line) {
+        var on = missing.indexOf(line) !== -1;
+        line.fieldset.classList.toggle("is-missing", on);
+        if (line.fieldset.classList.contains("has-error")) return;
+        if (on) line.track.setAttribute("aria-invalid", "true");
+        else line.track.removeAttribute("aria-invalid");
+        if (line.error) {
+          line.error.textContent = on && missing.length === 1 ? missingText(line) : "";
+          line.error.hidden = !line.error.textContent;
+        }
+      });
+      if (!missing.length) return setStatus("", "");
+      if (missing.length === 1) return setStatus(missingText(missing[0]), "quiet");
+      setStatus(msg("remaining-" + missing.length, missing.length + " lines still need a mark."), "missing");
     }
 
     function focusLine(line) {
@@ -528,14 +545,11 @@
       if (state !== "editing") return;
       var missing = unsetLines();
       lines.forEach(function (line) {
-        setError(
-          line,
-          line.tenths !== null ? "" : line.fieldset.getAttribute("data-msg-missing") || "Please mark the line “" + line.label + "”."
-        );
+        if (line.tenths !== null) setError(line, "");
       });
       if (missing.length) {
         showStep("scale", false);
-        summariseMissing();
+        showMissing();
         return focusLine(missing[0]);
       }
       if (askTension && step === "scale") {

@@ -57,7 +57,8 @@ def test_an_untouched_line_blocks_submit_and_says_which(page, handed_over):
     for key in KEYS[:3]:
         tap_at(page, key, 0.6)
     page.locator("#rating-submit").click()
-    assert page.get_by_text("Please mark the line “All in all”.").is_visible()
+    # Beside the line (the live region reads the same words out, unseen).
+    assert page.locator(".vas-error", has_text="Please mark the line “All in all”.").is_visible()
     assert page.url.endswith("/rate/")
     assert Rating.objects.count() == 0
 
@@ -120,10 +121,11 @@ def test_the_therapist_sees_the_result_after_unlocking(page, handed_over):
     assert page.get_by_test_id("change").inner_text() == "This is the intake rating."
 
 
-def test_the_client_page_is_light(page, handed_over):
+@pytest.mark.parametrize("path", ["/rate/", "/rate/progress/"])
+def test_the_client_page_is_light(page, handed_over, path):
     sizes = []
     page.on("response", lambda response: sizes.append(len(response.body())))
-    page.reload()
+    page.goto(path)
     page.wait_for_load_state("networkidle")
     assert 0 < sum(sizes) < 100_000  # uncompressed: what goes over the wire is smaller still
     scripts = page.evaluate("[...document.scripts].map(s => s.src)")
