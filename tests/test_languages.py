@@ -99,6 +99,7 @@ def test_the_header_offers_the_language_page(logged_in, therapist):
     therapist.save()
     page = logged_in.get(reverse("caseload")).content.decode()
     assert f'href="{reverse("language_setting")}?next=/caseload/"' in page
+    assert 'data-testid="language" title="Språk">Norsk bokmål</a>' in page
 
 
 # Client mode
