@@ -29,7 +29,14 @@ from alliance_app.feedback.models import (
 from alliance_app.feedback.reflecting import reflection_save
 from alliance_app.feedback.reflections import options_for
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve, rating_submit
-from alliance_app.measures import AgeBand, BordinDimension, FlagKind, RuptureStatus, Scale
+from alliance_app.measures import (
+    FALLBACK_LANGUAGE,
+    AgeBand,
+    BordinDimension,
+    FlagKind,
+    RuptureStatus,
+    Scale,
+)
 from alliance_app.seeding.demo import (
     STORY,
     TASKS_THERAPIST,
@@ -318,6 +325,11 @@ def _reflection_create(
     )
 
 
+# Two clients who rate in their own language: client mode and their links speak it (README,
+# Languages).
+CLIENT_LANGUAGES = {"C-1021": "nb", "C-1028": "es"}
+
+
 def _client_history(
     rng: random.Random,
     counts: dict[str, int],
@@ -327,10 +339,12 @@ def _client_history(
     plan: ClientPlan,
     last: date,
 ) -> Client:
+    language = CLIENT_LANGUAGES.get(code, FALLBACK_LANGUAGE)
     client = Client.objects.create(
         organization=organization,
         code=code,
         age_band=plan.age_band,
+        language=language,
         primary_therapist=therapist,
         active=not plan.closed,
     )
@@ -343,7 +357,9 @@ def _client_history(
         closure=Closure(plan.closed) if plan.closed else "",
     )
     session_format = SessionFormat.COUPLE if len(plan.raters) > 1 else SessionFormat.INDIVIDUAL
-    instruments = {scale: catalogue().for_client(scale, AgeBand(plan.age_band)) for scale in Scale}
+    instruments = {
+        scale: catalogue().for_client(scale, AgeBand(plan.age_band), language) for scale in Scale
+    }
     for scores in history(rng, plan):
         day = first + timedelta(weeks=scores.number - 1)
         session = TherapySession.objects.create(
