@@ -358,7 +358,14 @@ def _admin_logout(org, target):
     return http.post(f"{reverse('admin:logout')}?{_query(target)}", {"next": target})
 
 
+def _language_setting(org, target):
+    http = Client()
+    http.force_login(factories.user(org, username="nell"))
+    return http.post(reverse("language_setting"), {"language": "nb", "next": target})
+
+
 FOLLOWS_NEXT = {
+    "language_setting": _language_setting,
     "login": _login,
     "logout": _logout,
     "two_factor_verify": _two_factor_verify,
