@@ -380,7 +380,8 @@ def test_the_tablet_page_of_an_outcome_scale_does_not_ask(
 
 
 def test_the_remote_page_asks_the_organisation_once(client, link, django_assert_num_queries):
-    # the link, and whether the organisation asks
-    with django_assert_num_queries(2):
+    # the link, whether the scale was given meanwhile in the session, and whether the
+    # organisation asks
+    with django_assert_num_queries(3):
         page = client.get(reverse("remote_rate", args=[link.token])).content.decode()
     assert QUESTION in page
