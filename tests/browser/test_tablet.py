@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from tests import factories
 from tests.browser.conftest import log_in, tap_line
@@ -204,7 +205,8 @@ def test_the_link_page_copies_the_whole_link(tall, journey, context, shots):
     assert field.evaluate("e => e.scrollHeight <= e.clientHeight")  # the whole link in view
     assert ".." not in tall.locator("main").inner_text()
     tall.get_by_role("button", name="Copy link").click()
-    assert tall.get_by_role("status").filter(has_text="Link copied").is_visible()
+    # The clipboard answers asynchronously: wait for the status to say so.
+    expect(tall.get_by_role("status").filter(has_text="Link copied")).to_be_visible()
     assert tall.evaluate("navigator.clipboard.readText()") == url
     assert fits(tall)
     tall.screenshot(path=shots / "link-tablet.png", full_page=True)
