@@ -473,13 +473,20 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         # The bench's flags stay open, so every lasting flag raised keeps waiting.
         waiting: dict[int, list] = {}
         sd: dict[int, object] = {}
+        bands: dict[int, object] = {}
         for rating in ratings:
             episode = rating.session.episode
+            organization = episode.client.organization
+            if organization.pk not in bands:
+                bands[organization.pk] = organization.expected_response_model()
             point = as_point(rating)
+            earlier = history.get(episode.pk, [])
+            findings = flags_for(point, earlier, organization.flag_rules())
+            off_track = _off_track(
+                point, earlier, bands[organization.pk], episode.client.age_band, organization
+            )
             findings = flags_to_raise(
-                flags_for(
-                    point, history.get(episode.pk, []), episode.client.organization.flag_rules()
-                ),
+                findings + ([off_track] if off_track is not None else []),
                 rater=point.rater,
                 unacknowledged=waiting.get(episode.pk, []),
             )
@@ -533,6 +540,97 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         and kept == remade
     )
     return result
+
+
+def _off_track(point, earlier: list, band_in_use, age_band: str, organization):
+    """The not-on-track finding the submit service adds to a client's own outcome rating while
+    the organisation has a band in use (`services._not_on_track`), from the client's intake."""
+    from alliance_app.feedback.models import Rater
+    from alliance_app.measures import Scale
+    from alliance_app.measures.expected import not_on_track_finding
+
+    if (
+        band_in_use is None
+        or point.rater != Rater.CLIENT
+        or point.instrument.scale is not Scale.OUTCOME
+    ):
+        return None
+    own = [
+        other
+        for other in earlier
+        if other.rater == point.rater
+        and other.instrument.scale is Scale.OUTCOME
+        and other.session_number < point.session_number
+    ]
+    if not own:
+        return None
+    intake = min(own, key=lambda other: other.session_number)
+    return not_on_track_finding(
+        total=point.total,
+        session=point.session_number,
+        intake=intake.total,
+        band=age_band,
+        model=band_in_use,
+        rules=organization.flag_rules(),
+    )
+
+
+def expected_fit(org) -> dict:
+    """The organisation's latest expected-response fit: its size, cost and held-out validation,
+    and whether its band is the one in use."""
+    from alliance_app.feedback.models import ExpectedResponseFit
+
+    fit = ExpectedResponseFit.objects.filter(organization=org).order_by("-version").first()
+    if fit is None:
+        raise RuntimeError(f"the organisation {org.slug!r} has no expected-response fit")
+    org.refresh_from_db(fields=["expected_response"])
+    in_use = org.expected_response_model()
+    signal = fit.validation.get("signal", {})
+    return {
+        "version": fit.version,
+        "status": fit.status,
+        "episodes": fit.episodes,
+        "seconds": round(fit.seconds, 1),
+        "peak_memory_mb": round(fit.peak_memory_mb),
+        "in_use": in_use is not None and in_use.fit_id == fit.pk,
+        "max_session": fit.parameters.get("max_session"),
+        "bands": {
+            band: {"episodes": entry["episodes"], "pooled": entry["pooled"]}
+            for band, entry in fit.parameters.get("bands", {}).items()
+        },
+        "held_out_episodes": fit.validation.get("held_out_episodes"),
+        "validation": {
+            key: {
+                figure: signal[key][figure]
+                for figure in ("sensitivity", "specificity", "ppv", "flagged_share")
+            }
+            for key in ("by_session_3", "by_session_4")
+            if key in signal
+        },
+    }
+
+
+def client_page_queries(username: str, client_id: int) -> dict:
+    """The client page's queries, as its viewer opens it a second time (the first renews the
+    login session), through Django's test client in this process, and whether the page draws
+    the expected-response band."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client as HttpClient
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from alliance_app.accounts.models import User
+
+    http = HttpClient()
+    http.force_login(User.objects.get(username=username))
+    # The test client calls itself "testserver", a host no deployment lists.
+    with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+        http.get(f"/clients/{client_id}/")
+        with CaptureQueriesContext(connection) as captured:
+            page = http.get(f"/clients/{client_id}/")
+    if page.status_code != 200:
+        raise RuntimeError(f"/clients/{client_id}/ answered {page.status_code}")
+    return {"queries": len(captured), "band_drawn": b'"legendgroup":"expected"' in page.content}
 
 
 def _ruptures_stored(client_ids: list[int]) -> list[tuple]:

@@ -162,6 +162,7 @@ def results_document(
     floor_check: str | None = None,
     client_page: dict | None,
     lossless: Sequence[dict],
+    expected_response: dict | None = None,
 ) -> dict:
     """The JSON written to results/: everything compared across runs sits at a fixed place.
 
@@ -183,6 +184,7 @@ def results_document(
         "endpoints": list(rows),
         "client_page": client_page,
         "lossless": list(lossless),
+        "expected_response": expected_response,
         "summary": {
             "targets": targets,
             "all_targets_met": all(targets.values()) if targets else None,
@@ -191,6 +193,9 @@ def results_document(
             if client_page is None
             else client_page["within_budget"],
             "lossless_ok": all(run["ok"] for run in lossless) if lossless else None,
+            "expected_response_within_targets": None
+            if expected_response is None
+            else expected_response["within_targets"],
         },
     }
 

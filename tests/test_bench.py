@@ -104,20 +104,22 @@ def test_the_table_shows_ratios_targets_and_misses():
 def test_the_results_document_has_a_fixed_shape():
     lossless = [{"name": "one", "ok": True}, {"name": "kill", "ok": False}]
     weight = page_weight(6000, [{"path": "/static/a.css", "bytes": 2000, "encoding": "gzip"}])
-    document = results_document(
-        started_at="2026-11-25T00:00:00+00:00",
-        finished_at="2026-11-25T00:10:00+00:00",
-        duration_s=600.04,
-        environment={"cpus": 2},
-        dataset={"name": "scale"},
-        personas={},
-        load={"tool": "wrk"},
-        floor="healthz",
-        floor_check="export",
-        rows=rows(),
-        client_page=weight,
-        lossless=lossless,
-    )
+    arguments = {
+        "started_at": "2026-11-25T00:00:00+00:00",
+        "finished_at": "2026-11-25T00:10:00+00:00",
+        "duration_s": 600.04,
+        "environment": {"cpus": 2},
+        "dataset": {"name": "scale"},
+        "personas": {},
+        "load": {"tool": "wrk"},
+        "floor": "healthz",
+        "floor_check": "export",
+        "rows": rows(),
+        "client_page": weight,
+        "lossless": lossless,
+    }
+    document = results_document(**arguments)
+    assert document["expected_response"] is None
     assert json.loads(json.dumps(document)) == document
     assert document["schema"] == SCHEMA and document["duration_s"] == 600.0
     assert document["endpoints"][0]["name"] == "healthz"
@@ -130,8 +132,13 @@ def test_the_results_document_has_a_fixed_shape():
         "floor_drift_p50": 50.0,
         "client_page_within_budget": True,
         "lossless_ok": False,
+        "expected_response_within_targets": None,
     }
     assert weight["total_bytes"] == 8000 and weight["budget_bytes"] == CLIENT_PAGE_BUDGET_BYTES
+    fitted = {"version": 3, "within_targets": False}
+    document = results_document(**{**arguments, "expected_response": fitted})
+    assert document["expected_response"] == fitted
+    assert document["summary"]["expected_response_within_targets"] is False
 
 
 def test_page_weight_over_budget():
