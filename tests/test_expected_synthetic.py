@@ -3,13 +3,15 @@ whose trajectory model is known, the median course comes back close to the one t
 the data (`bench/synthetic.py` finds that one by simulation with the generator's functions).
 
 The tolerance, in outcome points over intakes 14, 18 and 22 and sessions 2 to 10: at most 3.0 at
-any point and 1.0 on average. Measured with this seed on 1,500 clients (about 450 closed
-episodes): largest 1.95, mean 0.49; on 2,000 clients with 20 sessions each: 2.26 and 0.70. Most
-of the largest is not noise but the form of the line: the generator's curve rises steeply and
-levels off by session 5 or so, which a line in ln(session) fitted over sessions 2 to 37 cannot
-follow, so the fitted median stands 1.3 to 2.3 points above it at session 2. The rest of the
-margin is for sampling, a few tenths with a few hundred episodes. Three points is well inside the
-5-point reliable change: a band that far off would still not call a reliable change on track.
+any point and 1.2 on average. Measured with this seed on 1,500 clients (412 closed episodes, 357 of
+them adult): largest 1.95, mean 0.49; on 2,000 clients with 20 sessions each: 2.26 and 0.70; on the
+benchmark's 10,000 clients (2,962 closed episodes): 1.98 and 0.87. More data does not bring it
+closer, because the difference is not noise but the form of the line: the generator's curve rises
+steeply and levels off by session 5 or so, which a line in ln(session) fitted on every later
+session, up to the 40th, cannot follow, so the fitted median stands 1.3 to 2.3 points above it at
+session 2 and up to a point below it from session 4 on. The margin is for sampling between data
+sets, a few tenths with a few hundred episodes. Three points is well inside the 5-point reliable
+change.
 """
 
 from io import StringIO
@@ -24,7 +26,7 @@ from alliance_app.measures.expected import BandLines, ExpectedResponse, Line
 from bench.synthetic import INTAKES, SESSIONS, compare, generating_medians
 
 CLIENTS, SESSIONS_PER_CLIENT = 1500, 12
-LARGEST_TOLERATED, MEAN_TOLERATED = 3.0, 1.0
+LARGEST_TOLERATED, MEAN_TOLERATED = 3.0, 1.2
 
 
 def test_the_comparison_reads_the_fitted_median_line_against_the_generating_medians():
