@@ -32,7 +32,14 @@ from .ruptures import Estimate, MonthRow
 from .stats import CLIENT_RATER, MonthlyMean
 
 RATER_COLOURS = ("#2f6f73", "#e0a458", "#4a5fa8", "#6b6b6b", "#8c5e9e")
+# The session scale's lines in colours of their own, so that a rater's two lines differ in the
+# legend as well as in their panel; a rater keeps one marker shape across both.
+SESSION_COLOURS = ("#7a4f9a", "#a86b1f", "#2c3e7a", "#3d3d3d", "#5d3a6b")
 RATER_SYMBOLS = ("circle", "square", "diamond", "triangle-down", "cross")
+# Team lines that coincide must not hide each other: each line its own dash, and the markers of
+# earlier lines (drawn underneath) larger, so that a covered line still shows around the next.
+LINE_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
+TEAM_MARKER_SIZES = (12, 9, 7)
 FLAG_COLOUR = "#a4262c"
 RUPTURE_COLOUR = "#b45309"
 REPAIR_COLOUR = "#1b7837"
@@ -120,7 +127,7 @@ def client_chart(
     layout["yaxis"].update(range=[0, TOTAL_MAX], title={"text": gettext("Total")})
     session_floor = _zoomed_floor(point["total"] for point in _points(trend, Scale.SESSION.value))
     layout["yaxis2"].update(range=[session_floor, TOTAL_MAX], title={"text": gettext("Total")})
-    _add_reference_lines(layout, trend, thresholds)
+    data += _add_reference_lines(layout, trend, thresholds)
     if course and expected.fitted_elsewhere:
         layout["annotations"].append(_elsewhere_note(expected.source))
     flags = list(flags)
@@ -309,8 +316,15 @@ def monthly_chart(
                 "y": [row.mean for row in rows],
                 "mode": "lines+markers",
                 "name": escape(name),
-                "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
-                "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 8},
+                "line": {
+                    "color": _cycle(RATER_COLOURS, position),
+                    "width": 2,
+                    "dash": _cycle(LINE_DASHES, position),
+                },
+                "marker": {
+                    "symbol": _cycle(RATER_SYMBOLS, position),
+                    "size": TEAM_MARKER_SIZES[min(position, len(TEAM_MARKER_SIZES) - 1)],
+                },
                 "hovertext": [
                     hover
                     % {
@@ -342,9 +356,12 @@ def monthly_chart(
 
 
 def chart_config() -> dict[str, Any]:
-    """plotly.js options for every chart: no vendor logo, resizes with the page, no lasso tools."""
+    """plotly.js options for every chart: no vendor logo, resizes with the page, and no tool
+    bar, whose small icons pop up over the chart at a touch on a tablet and offer nothing a
+    reader of these charts needs (the hover text and legend stay)."""
     return {
         "displaylogo": False,
+        "displayModeBar": False,
         "responsive": True,
         "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
     }
@@ -376,7 +393,12 @@ def _rater_trace(
         "y": [point["total"] for point in points],
         "mode": "lines+markers",
         "name": name,
-        "line": {"color": _cycle(RATER_COLOURS, position), "width": 2},
+        "line": {
+            "color": _cycle(
+                SESSION_COLOURS if scale == Scale.SESSION.value else RATER_COLOURS, position
+            ),
+            "width": 2,
+        },
         "marker": {"symbol": _cycle(RATER_SYMBOLS, position), "size": 9},
         "hovertext": [
             _point_hover(name, point, thresholds[point["instrument"]].instrument)
@@ -407,7 +429,11 @@ def _point_hover(name: str, point: Point, instrument: Instrument) -> str:
 
 def _add_reference_lines(
     layout: dict[str, Any], trend: Trend, thresholds: Mapping[str, Thresholds]
-) -> None:
+) -> list[dict[str, Any]]:
+    """The cut-off lines and the reliable-change band; returns the legend entries naming the
+    cut-offs. The names go in the legend, not beside the lines, where they would sit on the
+    latest session's points and flags."""
+    legend = []
     # Raters may use different instruments (a child's scale, a parent's), so draw each
     # distinct cut-off once rather than assuming one.
     for scale, row in SCALE_ROWS.items():
@@ -418,13 +444,14 @@ def _add_reference_lines(
                 if scale == Scale.OUTCOME.value
                 else gettext("alliance cutoff %(cutoff)s")
             )
-            _add_cutoff(layout, cutoff, label % {"cutoff": cutoff}, _suffix(row))
+            layout["shapes"].append(_cutoff_line(cutoff, _suffix(row)))
+            legend.append(_legend_line(label % {"cutoff": cutoff}, _suffix(row)))
     intake = _client_intake(trend)
     if intake is None:
-        return
+        return legend
     change = thresholds[intake["instrument"]].reliable_change
     if change is None:
-        return
+        return legend
     total = Decimal(str(intake["total"]))
     low, high = float(total - change), float(total + change)
     suffix = _suffix(SCALE_ROWS[Scale.OUTCOME.value])
@@ -446,25 +473,43 @@ def _add_reference_lines(
     layout["annotations"].append(
         _axis_note(gettext("reliable-change band"), low, suffix, x=0, xanchor="left", top=False)
     )
+    return legend
 
 
 def _add_cutoff(layout: dict[str, Any], cutoff: Decimal, label: str, suffix: str) -> None:
     """A dashed line across the plot at the cut-off, labelled under its right end."""
-    layout["shapes"].append(
-        {
-            "type": "line",
-            "xref": f"x{suffix} domain",
-            "yref": f"y{suffix}",
-            "x0": 0,
-            "x1": 1,
-            "y0": float(cutoff),
-            "y1": float(cutoff),
-            "line": {"color": CUTOFF_COLOUR, "dash": "dash", "width": 1.5},
-        }
-    )
+    layout["shapes"].append(_cutoff_line(cutoff, suffix))
     layout["annotations"].append(
         _axis_note(escape(label), float(cutoff), suffix, x=1, xanchor="right", top=True)
     )
+
+
+def _cutoff_line(cutoff: Decimal, suffix: str) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "xref": f"x{suffix} domain",
+        "yref": f"y{suffix}",
+        "x0": 0,
+        "x1": 1,
+        "y0": float(cutoff),
+        "y1": float(cutoff),
+        "line": {"color": CUTOFF_COLOUR, "dash": "dash", "width": 1.5},
+    }
+
+
+def _legend_line(label: str, suffix: str) -> dict[str, Any]:
+    """A legend entry drawn like a cut-off line, with no points of its own."""
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "lines",
+        "name": escape(label),
+        "line": {"color": CUTOFF_COLOUR, "dash": "dash", "width": 1.5},
+        "hoverinfo": "skip",
+        "showlegend": True,
+        **_axes(int(suffix or 1)),
+    }
 
 
 def _axis_note(

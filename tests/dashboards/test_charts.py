@@ -81,7 +81,9 @@ def test_each_rater_gets_a_line_on_each_scale(figure):
     by_name = traces(figure)
     # outcome on the top axis (y), session on the bottom one (y2), both over session numbers
     assert {
-        name: (t["yaxis"], t["x"], t["y"]) for name, t in by_name.items() if name != "Flag"
+        name: (t["yaxis"], t["x"], t["y"])
+        for name, t in by_name.items()
+        if name != "Flag" and "cutoff" not in name
     } == {
         "Outcome · client": ("y", [1, 2], [22.0, 16.0]),
         "Session · client": ("y2", [1, 2], [39.0, 39.0]),
@@ -91,14 +93,17 @@ def test_each_rater_gets_a_line_on_each_scale(figure):
     assert by_name["Outcome · client"]["mode"] == "lines+markers"
 
 
-def test_a_rater_keeps_its_colour_and_shape_across_both_scales(figure):
+def test_a_rater_keeps_its_shape_and_each_scale_has_its_own_colours(figure):
     by_name = traces(figure)
     client = (by_name["Outcome · client"], by_name["Session · client"])
     partner = (by_name["Outcome · partner (Sam)"], by_name["Session · partner (Sam)"])
     assert client[0]["marker"]["symbol"] == client[1]["marker"]["symbol"] == "circle"
     assert partner[0]["marker"]["symbol"] == partner[1]["marker"]["symbol"] == "square"
     assert client[0]["line"]["color"] == "#2f6f73"
-    assert partner[1]["line"]["color"] == "#e0a458"
+    assert partner[1]["line"]["color"] == "#a86b1f"
+    # The legend tells every line from every other.
+    colours = [trace["line"]["color"] for trace in (*client, *partner)]
+    assert len(set(colours)) == 4
 
 
 def test_the_cutoff_lines_sit_at_the_instruments_cutoffs(figure):
@@ -107,9 +112,14 @@ def test_the_cutoff_lines_sit_at_the_instruments_cutoffs(figure):
     assert (outcome_line["y0"], outcome_line["y1"]) == (25.0, 25.0)
     assert (session_line["y0"], session_line["y1"]) == (36.0, 36.0)
     assert outcome_line["line"]["dash"] == session_line["line"]["dash"] == "dash"
-    labels = {a["text"]: a["y"] for a in figure["layout"]["annotations"]}
-    assert labels["clinical cutoff 25.0"] == 25.0
-    assert labels["alliance cutoff 36.0"] == 36.0
+    # Named in the legend, not beside the line, where the label would cover the latest flags.
+    by_name = traces(figure)
+    assert by_name["clinical cutoff 25.0"]["yaxis"] == "y"
+    assert by_name["alliance cutoff 36.0"]["yaxis"] == "y2"
+    assert by_name["alliance cutoff 36.0"]["x"] == [None]
+    assert by_name["alliance cutoff 36.0"]["line"]["dash"] == "dash"
+    texts = [a["text"] for a in figure["layout"]["annotations"]]
+    assert not [text for text in texts if "cutoff" in text]
 
 
 def test_the_child_outcome_scale_draws_its_own_cutoff():
@@ -175,8 +185,8 @@ def test_text_people_typed_is_escaped_for_plotly():
     flags = [{"rating_id": 1, "kind": "low_alliance", "explanation": "a <i>", "status": "open"}]
     figure = client_chart(client_trend(ratings), flags, ADULT)
     names = [trace["name"] for trace in figure["data"]]
-    assert names == ["Session · other (&lt;b&gt;Jo&lt;/b&gt;)", "Flag"]
-    assert "a &lt;i&gt;" in figure["data"][1]["hovertext"][0]
+    assert names == ["Session · other (&lt;b&gt;Jo&lt;/b&gt;)", "alliance cutoff 36.0", "Flag"]
+    assert "a &lt;i&gt;" in figure["data"][2]["hovertext"][0]
 
 
 def test_the_layout_is_accessible_and_plain(figure):
@@ -333,6 +343,10 @@ def test_the_monthly_chart_draws_one_line_per_therapist_and_the_cutoff():
     (line,) = figure["layout"]["shapes"]
     assert (line["y0"], line["y1"], line["line"]["dash"]) == (36.0, 36.0, "dash")
     assert figure["layout"]["yaxis"]["range"] == [30, 40]  # Therapist 2's 33.0 is in view
+    # Lines that coincide stay visible: their own dash, and larger markers underneath.
+    first, second = figure["data"]
+    assert (first["line"]["dash"], second["line"]["dash"]) == ("solid", "dot")
+    assert first["marker"]["size"] > second["marker"]["size"]
 
 
 def test_the_monthly_chart_of_nothing_is_empty():
@@ -417,8 +431,9 @@ def test_chart_json_embeds_a_whole_figure(figure):
     assert json.loads(chart_json(figure)) == figure
 
 
-def test_the_chart_config_hides_the_logo_and_selection_tools():
+def test_the_chart_config_hides_the_logo_and_the_tool_bar():
     config = chart_config()
     assert config["displaylogo"] is False
+    assert config["displayModeBar"] is False
     assert config["responsive"] is True
     assert {"lasso2d", "select2d"} <= set(config["modeBarButtonsToRemove"])
