@@ -439,6 +439,7 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         rupture_finding,
         ruptures_for,
     )
+    from alliance_app.measures.expected import not_on_track_for
 
     ratings = list(
         Rating.objects.filter(session__episode__client_id__in=client_ids)
@@ -482,8 +483,12 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
             point = as_point(rating)
             earlier = history.get(episode.pk, [])
             findings = flags_for(point, earlier, organization.flag_rules())
-            off_track = _off_track(
-                point, earlier, bands[organization.pk], episode.client.age_band, organization
+            off_track = not_on_track_for(
+                point,
+                earlier,
+                model=bands[organization.pk],
+                band=episode.client.age_band,
+                rules=organization.flag_rules(),
             )
             findings = flags_to_raise(
                 findings + ([off_track] if off_track is not None else []),
@@ -540,39 +545,6 @@ def consistency(client_ids: list[int], *, replay_flags: bool) -> dict:
         and kept == remade
     )
     return result
-
-
-def _off_track(point, earlier: list, band_in_use, age_band: str, organization):
-    """The not-on-track finding the submit service adds to a client's own outcome rating while
-    the organisation has a band in use (`services._not_on_track`), from the client's intake."""
-    from alliance_app.feedback.models import Rater
-    from alliance_app.measures import Scale
-    from alliance_app.measures.expected import not_on_track_finding
-
-    if (
-        band_in_use is None
-        or point.rater != Rater.CLIENT
-        or point.instrument.scale is not Scale.OUTCOME
-    ):
-        return None
-    own = [
-        other
-        for other in earlier
-        if other.rater == point.rater
-        and other.instrument.scale is Scale.OUTCOME
-        and other.session_number < point.session_number
-    ]
-    if not own:
-        return None
-    intake = min(own, key=lambda other: other.session_number)
-    return not_on_track_finding(
-        total=point.total,
-        session=point.session_number,
-        intake=intake.total,
-        band=age_band,
-        model=band_in_use,
-        rules=organization.flag_rules(),
-    )
 
 
 def expected_fit(org) -> dict:

@@ -333,3 +333,32 @@ def test_calibration_by_session():
             "below_boundary": 0.0,
         },
     ]
+
+
+def point(session: int, total: str, *, rater: str = "client", scale: str = "outcome"):
+    from alliance_app.measures import default_catalogue
+    from alliance_app.measures.flags import RatingPoint
+
+    instrument = default_catalogue().get(f"{scale}-adult")
+    item = D(total) / 4
+    return RatingPoint(session, rater, instrument, (item,) * 4, D(total))
+
+
+def test_not_on_track_for_reads_the_clients_own_intake():
+    from alliance_app.measures.expected import not_on_track_for
+
+    history = [
+        point(2, "10.0", rater="partner:Sam"),  # another rater's: never the intake
+        point(1, "18.0"),
+        point(1, "36.0", scale="session"),  # another scale's
+        point(5, "30.0"),  # a later session: never the intake
+    ]
+    found = not_on_track_for(point(4, "22.8"), history, model=model(), band="adult", rules=RULES)
+    assert found.params["intake"] == "18.0"
+    assert (
+        not_on_track_for(point(4, "23.0"), history, model=model(), band="adult", rules=RULES)
+        is None
+    )
+    partner = point(4, "5.0", rater="partner:Sam")
+    assert not_on_track_for(partner, history, model=model(), band="adult", rules=RULES) is None
+    assert not_on_track_for(point(4, "5.0"), [], model=model(), band="adult", rules=RULES) is None

@@ -22,12 +22,10 @@ from alliance_app.measures import (
     TOO_PRECISE,
     UNKNOWN_ITEM,
     AgeBand,
-    Finding,
     FlagKind,
     FlagRules,
     Instrument,
     RatingInvalid,
-    RatingPoint,
     Scale,
     TensionAnswer,
     flags_for,
@@ -35,7 +33,7 @@ from alliance_app.measures import (
     score_rating,
     tension_finding,
 )
-from alliance_app.measures.expected import ExpectedResponse, not_on_track_finding
+from alliance_app.measures.expected import ExpectedResponse, not_on_track_for
 
 from . import rollups, ruptures
 from .instruments import catalogue
@@ -272,7 +270,14 @@ def _raise_flags(
     history = [as_point(other) for other in earlier]
     point = as_point(rating, instrument)
     findings = flags_for(point, history, rules)
-    off_track = _not_on_track(point, history, expected, episode.client.age_band, rules)
+    off_track = not_on_track_for(
+        point,
+        history,
+        model=expected,
+        band=episode.client.age_band,
+        rules=rules,
+        client=Rater.CLIENT,
+    )
     if off_track is not None:
         findings.append(off_track)
     if ruptured:
@@ -297,39 +302,6 @@ def _raise_flags(
             fit_id=fit_id if finding.kind is FlagKind.NOT_ON_TRACK else None,
         )
         for finding in findings
-    )
-
-
-def _not_on_track(
-    point: RatingPoint,
-    history: list[RatingPoint],
-    expected: ExpectedResponse | None,
-    band: str,
-    rules: FlagRules,
-) -> Finding | None:
-    """The not-on-track finding of the client's own outcome rating: the band is fitted on
-    clients' own ratings, so a partner's or parent's rating is not held against it."""
-    if (
-        expected is None
-        or point.rater != Rater.CLIENT
-        or point.instrument.scale is not Scale.OUTCOME
-    ):
-        return None
-    earlier = [
-        other
-        for other in history
-        if other.rater == point.rater and other.session_number < point.session_number
-    ]
-    if not earlier:
-        return None
-    intake = min(earlier, key=lambda other: other.session_number)
-    return not_on_track_finding(
-        total=point.total,
-        session=point.session_number,
-        intake=intake.total,
-        band=band,
-        model=expected,
-        rules=rules,
     )
 
 

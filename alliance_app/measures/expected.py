@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 
-from .flags import Finding, FlagKind, FlagRules, gettext_noop
+from .flags import Finding, FlagKind, FlagRules, RatingPoint, gettext_noop
+from .instruments import Scale
 
 SCHEMA = "alliance-expected-response/1"
 TERMS = ("intercept", "intake", "log_session", "intake_log_session")
@@ -306,6 +307,43 @@ def not_on_track_finding(
     }
     kind = FlagKind.NOT_ON_TRACK
     return Finding(kind=kind, severity=rules.severity_of(kind), message=message, params=params)
+
+
+def not_on_track_for(
+    new: RatingPoint,
+    history: Iterable[RatingPoint],
+    *,
+    model: ExpectedResponse | None,
+    band: str,
+    rules: FlagRules,
+    client: str = "client",
+) -> Finding | None:
+    """The not-on-track finding of a stored rating, given the episode's other ratings.
+
+    The band is fitted on clients' own outcome ratings, so only the client's (rater key
+    `client`) outcome ratings are held against it, from their intake: their first outcome rating
+    in an earlier session. Other raters' ratings and later sessions in `history` never count.
+    """
+    if model is None or new.rater != client or new.instrument.scale is not Scale.OUTCOME:
+        return None
+    earlier = [
+        point
+        for point in history
+        if point.rater == client
+        and point.instrument.scale is Scale.OUTCOME
+        and point.session_number < new.session_number
+    ]
+    if not earlier:
+        return None
+    intake = min(earlier, key=lambda point: point.session_number)
+    return not_on_track_finding(
+        total=new.total,
+        session=new.session_number,
+        intake=intake.total,
+        band=band,
+        model=model,
+        rules=rules,
+    )
 
 
 # --- Validation: how well the signal predicts how an episode ended ---------------------------
