@@ -366,3 +366,28 @@ def test_the_documented_example_loads_and_gives_its_numbers():
     at_four = model.expected("adult", D("18.0"), 4)
     assert (at_four.median, at_four.boundary) == (D("23.3"), D("16.6"))
     assert "= 23.3 at session 4" in text and "= 16.6." in text
+
+
+def test_every_page_judging_by_a_band_fitted_elsewhere_says_so(client, org, admin, therapist):
+    team = factories.team(org)
+    therapist.membership.team = team
+    therapist.membership.save()
+    supervisor = factories.user(org, role=Role.SUPERVISOR, team=team, username="sam")
+    supervisor.membership.supervised_teams.add(team)
+    caseload_of(org, therapist, team, 2)
+    pages = [
+        (therapist, reverse("caseload")),
+        (supervisor, reverse("team_statistics")),
+        (admin, reverse("overview")),
+    ]
+    for user, url in pages:
+        assert (
+            'data-testid="band-elsewhere"' not in logged_in(client, user).get(url).content.decode()
+        )
+    factories.expected_band_load(org, source="Northern network 2025")
+    for user, url in pages:
+        text = logged_in(client, user).get(url).content.decode()
+        assert "judged by a band fitted elsewhere: Northern network 2025." in text, url
+    expected.fit_start(org, by=admin)  # too few episodes here: the file's band stays in use
+    org.refresh_from_db()
+    assert org.expected_response_model().fitted_elsewhere

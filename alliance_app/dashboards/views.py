@@ -28,6 +28,7 @@ from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStat
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 from alliance_app.lib import tabular
 from alliance_app.measures import AgeBand, FlagRules, Scale
+from alliance_app.measures.expected import ExpectedResponse
 
 from . import charts, exports, ruptures, selectors, stats
 from .selectors import caseload
@@ -70,8 +71,15 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
             "query": query,
             "status": status,
             "statuses": _status_choices(band_in_use=expected is not None),
+            "band_elsewhere": _elsewhere(expected),
         },
     )
+
+
+def _elsewhere(expected: ExpectedResponse | None) -> str:
+    """Where the band in use was fitted, when not on this clinic's episodes: every page that
+    judges clients by it says so."""
+    return expected.source if expected is not None and expected.fitted_elsewhere else ""
 
 
 def _status_choices(*, band_in_use: bool) -> list[tuple[str, str]]:
@@ -191,6 +199,7 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
             **_rupture_context(figures),
             "totals": stats.totals_row(figures),
             "band_in_use": expected is not None,
+            "band_elsewhere": _elsewhere(expected),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },
@@ -243,6 +252,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             **_rupture_context(figures),
             "totals": stats.totals_row(figures),
             "band_in_use": expected is not None,
+            "band_elsewhere": _elsewhere(expected),
             "chart": charts.chart_json(monthly),
             "chart_config": charts.chart_json(charts.chart_config()),
         },
