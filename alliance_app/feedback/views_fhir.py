@@ -1,14 +1,13 @@
 """FHIR out and in: a client's ratings as a Bundle, the organisation's as NDJSON, and
 QuestionnaireResponses imported through the paper ratings' checks (`fhir`, docs/fhir.md)."""
 
-import hashlib
+from functools import partial
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,18 +16,41 @@ from django.views.decorators.http import require_GET, require_http_methods
 from alliance_app.accounts.access import require_membership, require_role
 from alliance_app.accounts.models import Membership, Role
 from alliance_app.audit.models import Action
-from alliance_app.audit.services import audit_record, audit_record_each
+from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import clients_visible_to, get_visible_client
 
 from . import fhir
 from .fhir import Responses, client_bundle, ndjson_lines, responses_import, responses_read
-from .forms import PaperImportConfirmForm
-from .imports import MAX_BYTES, MAX_ROWS, ImportReport, RowProblem
+from .imports import MAX_BYTES, MAX_ROWS, ImportReport
 from .models import Rating
+from .views_imports import (
+    ImportWords,
+    checked_file,
+    file_checked,
+    import_page,
+    import_recorded,
+)
 
 # The file checked last, kept in the login session (stored on the server) until it is imported,
 # so that the import stores exactly the file whose report the user read.
 CHECKED_KEY = "alliance_fhir_import"
+
+FHIR_WORDS = ImportWords(
+    nothing_stored=gettext_lazy(
+        "Nothing was stored: the file has responses with problems. Correct them and check the "
+        "file again, or import only the valid ones."
+    ),
+    in_the_file=gettext_lazy("Responses in the file"),
+    with_problems=gettext_lazy("Responses with problems"),
+    already_at=gettext_lazy("Already imported, so not stored again: places"),
+    caption=gettext_lazy(
+        "Problems, response by response. The place is the line of an NDJSON file, or the entry "
+        "of a Bundle counted from 1."
+    ),
+    place=gettext_lazy("Place"),
+    field=gettext_lazy("Element"),
+    whole=gettext_lazy("whole resource"),
+)
 
 
 class FhirImportForm(forms.Form):
@@ -112,22 +134,15 @@ def fhir_import(request: HttpRequest) -> HttpResponse:
         return _page(request, FhirImportForm(), name=name, file_problems=file_problems, status=400)
     report = _run(request, membership, responses, name, dry_run=True)
     text = data.decode("utf-8-sig")
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    request.session[CHECKED_KEY] = {"name": name, "text": text, "digest": digest}
-    confirm = PaperImportConfirmForm(initial={"digest": digest})
+    confirm = file_checked(request, CHECKED_KEY, name, text)
     return _page(request, FhirImportForm(), name=name, report=report, confirm=confirm)
 
 
 def _import(request: HttpRequest, membership: Membership) -> HttpResponse:
-    confirm = PaperImportConfirmForm(request.POST)
-    checked = request.session.get(CHECKED_KEY)
-    if (
-        not confirm.is_valid()
-        or checked is None
-        or checked["digest"] != confirm.cleaned_data["digest"]
-    ):
-        messages.error(request, _("The file checked is no longer at hand: please upload it again."))
+    confirmed = checked_file(request, CHECKED_KEY)
+    if confirmed is None:
         return redirect("fhir_import")
+    confirm, checked = confirmed
     report = _run(
         request,
         membership,
@@ -151,8 +166,7 @@ def _run(
     dry_run: bool,
     only_valid: bool = False,
 ) -> ImportReport:
-    """Check or import the responses, and record it: the file, and each client it names that
-    the user sees (the report tells of their ratings)."""
+    """Check or import the responses, and record it."""
     report = responses_import(
         organization=membership.organization,
         user=request.user,
@@ -160,47 +174,27 @@ def _run(
         dry_run=dry_run,
         only_valid=only_valid,
     )
-    action = Action.FHIR_IMPORT_CHECKED if dry_run else Action.FHIR_IMPORTED
-    audit_record(
+    import_recorded(
         request,
-        action=action,
-        organization=membership.organization,
+        membership,
+        report,
+        name,
+        action=Action.FHIR_IMPORT_CHECKED if dry_run else Action.FHIR_IMPORTED,
         object_type="fhir_import",
-        detail=(
-            f"{name}: {report.rows} responses, {report.stored} stored, {report.already} "
-            f"imported before, {report.problem_lines} with problems"
-        ),
-    )
-    audit_record_each(
-        request, action=action, object_type="client", objects=sorted(report.clients.items())
+        unit="responses",
     )
     return report
 
 
-def _page(
-    request: HttpRequest,
-    form: FhirImportForm,
-    *,
-    name: str = "",
-    report: ImportReport | None = None,
-    confirm: PaperImportConfirmForm | None = None,
-    file_problems: list[RowProblem] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    return render(
-        request,
-        "feedback/fhir_import.html",
-        {
-            "form": form,
-            "name": name,
-            "report": report,
-            "confirm": confirm,
-            "file_problems": file_problems or [],
-            "base": fhir.QUESTIONNAIRE_BASE,
-            "system": fhir.CLIENT_CODE_SYSTEM,
-            "number_url": fhir.SESSION_NUMBER_URL,
-            "date_url": fhir.SESSION_DATE_URL,
-            "rater_url": fhir.RATER_URL,
-        },
-        status=status,
-    )
+_page = partial(
+    import_page,
+    template="feedback/fhir_import.html",
+    words=FHIR_WORDS,
+    extra={
+        "base": fhir.QUESTIONNAIRE_BASE,
+        "system": fhir.CLIENT_CODE_SYSTEM,
+        "number_url": fhir.SESSION_NUMBER_URL,
+        "date_url": fhir.SESSION_DATE_URL,
+        "rater_url": fhir.RATER_URL,
+    },
+)
