@@ -15,7 +15,8 @@ def test_a_therapist_logs_in_on_a_tablet_and_sees_their_role(page):
     assert page.get_by_test_id("organization").inner_text() == "Harbour Clinic"
     assert page.get_by_test_id("role").inner_text() == "Therapist"
     # Bootstrap came from our static files: the styled button has Bootstrap's padding.
-    padding = page.locator("nav .btn").evaluate("el => getComputedStyle(el).paddingLeft")
+    log_out = page.get_by_role("button", name="Log out")
+    padding = log_out.evaluate("el => getComputedStyle(el).paddingLeft")
     assert padding != "0px"
     assert page.console_errors == []
 
