@@ -21,6 +21,7 @@ from alliance_app.measures import (
     Scale,
     Severity,
 )
+from alliance_app.measures.rupture import DIMENSION_CODES, dimensions_named
 
 from .instruments import catalogue
 
@@ -210,6 +211,9 @@ def explain(message: str, params: dict, item: str = "", *, fallback: str = "") -
         return fallback
     values = dict(params)
     code = values.pop(INSTRUMENT_PARAM, None)
+    tied = values.pop(DIMENSION_CODES, None)
+    if tied:
+        values["dimensions"] = dimensions_named(tied.split(), gettext)
     if code and item and code in catalogue():
         instrument = catalogue().translated(code, get_language() or FALLBACK_LANGUAGE)
         labels = {entry.key: entry.label for entry in instrument.items}

@@ -19,7 +19,7 @@ module builds on `flags.RatingPoint`; `flags` must not import it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
@@ -391,21 +391,48 @@ _FELL_EQUALLY = gettext_noop(
 )
 
 
+# A tie's parts, as the tie's sentence names their items ("the goals and tasks items").
+DIMENSION_WORDS: Mapping[BordinDimension, str] = MappingProxyType(
+    {
+        BordinDimension.BOND: gettext_noop("bond"),
+        BordinDimension.GOALS: gettext_noop("goals"),
+        BordinDimension.TASKS: gettext_noop("tasks"),
+        BordinDimension.GENERAL: gettext_noop("overall"),
+    }
+)
+_AND_LAST = gettext_noop("%(parts)s and %(last)s")
+# Not a value of the message: a tie's dimensions by code, so that a page names them in its
+# reader's language (`dimensions_named`) rather than in the words stored with the flag.
+DIMENSION_CODES = "dimension_codes"
+
+
+def dimensions_named(
+    codes: Sequence[str], translate: Callable[[str], str] = lambda message: message
+) -> str:
+    """The parts of a tie in words, "goals and tasks" or "bond, goals and tasks", each word
+    and the "and" passed through `translate` (a gettext) first."""
+    words = [translate(DIMENSION_WORDS[BordinDimension(code)]) for code in codes]
+    if len(words) == 1:
+        return words[0]
+    return translate(_AND_LAST) % {"parts": ", ".join(words[:-1]), "last": words[-1]}
+
+
 def explain_rupture(rupture: Rupture) -> RuptureExplanation:
     """What a clinician reads about a rupture: the total, the fall, the usual level, the part.
 
-    One sentence per dimension so translators see whole sentences; a tie names the dimensions by
-    their codes (bond, goals, tasks, general), joined with "and".
+    One sentence per dimension so translators see whole sentences; a tie names its dimensions
+    in words (`dimensions_named`) and keeps their codes, to be named again in another language.
     """
     params = {
         "total": str(rupture.total.quantize(ONE_DECIMAL)),
         "drop": score_shown(rupture.drop),
         "baseline": score_shown(rupture.baseline),
         "threshold": score_shown(rupture.threshold),
-        "dimensions": " and ".join(rupture.dimensions),
+        "dimensions": dimensions_named(rupture.dimensions),
     }
     if len(rupture.dimensions) == 1:
         return RuptureExplanation(_FELL_MOST[rupture.dimensions[0]], params)
+    params[DIMENSION_CODES] = " ".join(rupture.dimensions)
     return RuptureExplanation(_FELL_EQUALLY, params)
 
 

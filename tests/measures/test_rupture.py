@@ -15,6 +15,7 @@ from alliance_app.measures import (
     pooled_within_sd,
     ruptures_for,
 )
+from alliance_app.measures.rupture import dimensions_named
 from tests.measures.test_flags import rating as flags_rating
 
 CATALOGUE = default_catalogue()
@@ -426,3 +427,16 @@ def test_rupture_rules_default_to_the_documented_values():
         "approach": TASKS,
         "overall": GENERAL,
     }
+
+
+def test_a_tie_keeps_its_parts_by_code_and_names_three_in_a_list():
+    (rupture,) = ruptures_for([*BEFORE, rating(4, "9.9 8.9 8.9 9.8")], s=ONE)
+    assert explain_rupture(rupture).params["dimension_codes"] == "goals tasks"
+    assert dimensions_named(["bond", "goals", "tasks"]) == "bond, goals and tasks"
+    assert dimensions_named(["general"]) == "overall"
+    spanish = {
+        "bond": "vínculo",
+        "goals": "objetivos",
+        "%(parts)s and %(last)s": "%(parts)s y %(last)s",
+    }
+    assert dimensions_named(["bond", "goals"], spanish.get) == "vínculo y objetivos"
