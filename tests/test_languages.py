@@ -3,6 +3,7 @@ client mode and behind remote links, flags in the reader's, dates one way per la
 
 import importlib
 from datetime import date, time
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
@@ -320,3 +321,29 @@ def test_ratings_in_two_languages_are_one_course(session_one, adult):
     assert outcome.flags[0].params == {"total": "16.0", "change": "8.0", "intake": "24.0"}
     ends = session_one.episode.outcome_ends
     assert (ends.first_total, ends.latest_total, ends.instrument) == (24, 16, "outcome-adult")
+
+
+def test_a_rupture_tie_names_its_parts_in_the_readers_language():
+    from alliance_app.feedback.models import explain
+    from alliance_app.measures import RatingPoint, default_catalogue, explain_rupture, ruptures_for
+
+    instrument = default_catalogue().get("session-adult")
+
+    def point(number, items):
+        scores = tuple(Decimal(score) for score in items.split())
+        return RatingPoint(number, "client", instrument, scores, sum(scores))
+
+    before = [point(n, "9.9 9.9 9.9 9.8") for n in (1, 2, 3)]
+    (rupture,) = ruptures_for([*before, point(4, "9.9 8.9 8.9 9.8")], s=Decimal("1.0"))
+    found = explain_rupture(rupture)
+    with translation.override("en"):
+        assert "the goals and tasks items fell most" in explain(found.message, found.params)
+    for language in ("es", "nb"):
+        parts = translated(language, "%(parts)s and %(last)s") % {
+            "parts": translated(language, "goals"),
+            "last": translated(language, "tasks"),
+        }
+        with translation.override(language):
+            shown = explain(found.message, found.params)
+        assert parts in shown, shown
+        assert "goals and tasks" not in shown
