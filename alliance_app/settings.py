@@ -241,6 +241,29 @@ for _dir in ALLIANCE_INSTRUMENT_DIRS:
 SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", 30) * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
+# Optional: with a Redis server, login sessions are read from it instead of the database on
+# every request. `cached_db` still writes each session to the database, so a Redis restart
+# logs nobody out. Without it the cache is per-process memory and sessions live in the database:
+# a single-machine install needs nothing more.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f"REDIS_URL must start with redis://, rediss:// or unix://, not {REDIS_URL!r}"
+        )
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Deployments sharing one Redis server each need their own prefix.
+            "KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "").strip() or "alliance",
+            # Cached results last five minutes unless their code says otherwise; a session's
+            # entry lasts as long as the session.
+            "TIMEOUT": 300,
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # Production hardening: on by default whenever DEBUG is off, each switchable for a deployment
 # that terminates TLS elsewhere (documented in SECURITY.md).
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
