@@ -5,6 +5,7 @@ The tests against a live server run only where REDIS_URL names one (CI's Redis j
 writes under its own key prefix and deletes its keys afterwards.
 """
 
+import json
 import os
 import pickle
 import subprocess
@@ -23,50 +24,56 @@ LIVE_REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 needs_redis = pytest.mark.skipif(not LIVE_REDIS_URL, reason="REDIS_URL is not set")
 
 
-def settings_with(**env) -> list[str]:
-    """The cache backend, location and key prefix and the session engine the settings choose."""
+# What Django makes of the settings module, as a fresh process started with the given
+# environment sees it.
+PROBE = """
+import json
+from django.conf import settings
+cache = settings.CACHES["default"]
+print(json.dumps({
+    "cache": cache["BACKEND"],
+    "location": cache.get("LOCATION", ""),
+    "prefix": cache.get("KEY_PREFIX", ""),
+    "sessions": settings.SESSION_ENGINE,
+}))
+"""
+
+
+def settings_with(**env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
-    environment.update(DEBUG="true", **env)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import alliance_app.settings as s;"
-            "c = s.__dict__.get('CACHES', {}).get('default', {});"
-            "print(c.get('BACKEND'), c.get('LOCATION'), c.get('KEY_PREFIX'),"
-            " getattr(s, 'SESSION_ENGINE', None))",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
+    environment.update(DEBUG="true", DJANGO_SETTINGS_MODULE="alliance_app.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, check=False
     )
-    return (done.stdout or done.stderr).split()
 
 
-def test_without_redis_url_sessions_stay_in_the_database():
-    # No CACHES of our own: Django's per-process memory cache, and its database sessions.
-    assert settings_with(REDIS_URL="") == ["None", "None", "None", "None"]
+def test_without_redis_url_the_cache_is_in_memory_and_sessions_in_the_database():
+    assert json.loads(settings_with(REDIS_URL="").stdout) == {
+        "cache": "django.core.cache.backends.locmem.LocMemCache",
+        "location": "",
+        "prefix": "",
+        "sessions": "django.contrib.sessions.backends.db",
+    }
 
 
 def test_redis_url_puts_the_cache_and_sessions_in_redis():
-    assert settings_with(REDIS_URL="redis://127.0.0.1:6379/3") == [
-        "django.core.cache.backends.redis.RedisCache",
-        "redis://127.0.0.1:6379/3",
-        "alliance",
-        "django.contrib.sessions.backends.cached_db",
-    ]
+    assert json.loads(settings_with(REDIS_URL="redis://127.0.0.1:6379/3").stdout) == {
+        "cache": "django.core.cache.backends.redis.RedisCache",
+        "location": "redis://127.0.0.1:6379/3",
+        "prefix": "alliance",
+        "sessions": "django.contrib.sessions.backends.cached_db",
+    }
 
 
 def test_each_deployment_on_a_shared_redis_may_name_its_own_prefix():
     chosen = settings_with(REDIS_URL="redis://127.0.0.1:6379/0", REDIS_KEY_PREFIX="clinic-b")
-    assert chosen[2] == "clinic-b"
+    assert json.loads(chosen.stdout)["prefix"] == "clinic-b"
 
 
 def test_a_redis_url_without_a_scheme_stops_the_start():
-    assert "REDIS_URL must start with redis://" in " ".join(
-        settings_with(REDIS_URL="127.0.0.1:6379")
-    )
+    refused = settings_with(REDIS_URL="127.0.0.1:6379")
+    assert refused.returncode != 0
+    assert "REDIS_URL must start with redis://, rediss:// or unix://" in refused.stderr
 
 
 @pytest.fixture
