@@ -98,7 +98,10 @@ urlpatterns = [
     ),
     path("imports/fhir/", fhir_views.fhir_import, name="fhir_import"),
     # Therapist
+    path("clients/new/", clinic_views.client_new, name="client_new"),
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
+    path("clients/<int:pk>/edit/", clinic_views.client_edit, name="client_edit"),
+    path("clients/<int:pk>/active/", clinic_views.client_active, name="client_active"),
     path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),
     path("clients/<int:pk>/data.json", client_views.client_export, name="client_export"),
     path("clients/<int:pk>/fhir.json", fhir_views.client_fhir, name="client_fhir"),

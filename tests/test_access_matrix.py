@@ -266,8 +266,33 @@ MATRIX = {
     ),
     # Every member brings in FHIR ratings, of the clients they see (`feedback.fhir`).
     "fhir_import": row("get", lambda w: reverse("fhir_import"), *OUT, *(200,) * 6),
+    # Every member adds clients, in their own organisation.
+    "client_new": row("get", lambda w: reverse("client_new"), *OUT, *(200,) * 6),
     "client_detail": row(
         "get", lambda w: f"/clients/{w.client.pk}/", *OUT, 200, 404, 200, 404, 200, 404
+    ),
+    # Whoever sees the client changes their details and archives them.
+    "client_edit": row(
+        "get",
+        lambda w: reverse("client_edit", args=[w.client.pk]),
+        *OUT,
+        200,
+        404,
+        200,
+        404,
+        200,
+        404,
+    ),
+    "client_active": row(
+        "post",
+        lambda w: reverse("client_active", args=[w.client.pk]),
+        *OUT,
+        302,
+        404,
+        302,
+        404,
+        302,
+        404,
     ),
     "session_start": row(
         "post",

@@ -37,6 +37,8 @@ def therapist_with_a_rupture(world: World):
 RECORD_OF = {
     "supervision": therapist_with_a_rupture,
     "client_detail": lambda w: w.client,
+    "client_edit": lambda w: w.client,
+    "client_active": lambda w: w.client,
     "client_export": lambda w: w.client,
     "client_fhir": lambda w: w.client,
     "client_delete": lambda w: w.client,

@@ -48,6 +48,10 @@ class Action(models.TextChoices):
     FHIR_EXPORTED = "fhir_exported", _("Client ratings exported as FHIR")
     FHIR_IMPORT_CHECKED = "fhir_import_checked", _("FHIR ratings checked")
     FHIR_IMPORTED = "fhir_imported", _("FHIR ratings imported")
+    CLIENT_CREATED = "client_created", _("Client added")
+    CLIENT_CHANGED = "client_changed", _("Client's code, age band or language changed")
+    CLIENT_ARCHIVED = "client_archived", _("Client archived")
+    CLIENT_REACTIVATED = "client_reactivated", _("Client reactivated")
 
 
 class AuditEntryQuerySet(models.QuerySet):
