@@ -13,6 +13,7 @@ from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
 from alliance_app.feedback import views as feedback_views
 from alliance_app.feedback import views_fhir as fhir_views
+from alliance_app.feedback import views_handover as handover_views
 from alliance_app.feedback import views_imports as import_views
 from alliance_app.research import views_analysis as analysis_views
 from alliance_app.research import views_cases as case_views
@@ -102,6 +103,11 @@ urlpatterns = [
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
     path("clients/<int:pk>/edit/", clinic_views.client_edit, name="client_edit"),
     path("clients/<int:pk>/active/", clinic_views.client_active, name="client_active"),
+    path(
+        "clients/<int:pk>/hand-over/",
+        handover_views.client_hand_over_view,
+        name="client_hand_over",
+    ),
     path("episodes/<int:pk>/close/", client_views.episode_close_view, name="episode_close"),
     path("clients/<int:pk>/data.json", client_views.client_export, name="client_export"),
     path("clients/<int:pk>/fhir.json", fhir_views.client_fhir, name="client_fhir"),

@@ -283,6 +283,18 @@ MATRIX = {
         200,
         404,
     ),
+    # Supervisors and admins hand a client they see to another therapist.
+    "client_hand_over": row(
+        "get",
+        lambda w: reverse("client_hand_over", args=[w.client.pk]),
+        *OUT,
+        403,
+        404,
+        200,
+        404,
+        200,
+        404,
+    ),
     "client_active": row(
         "post",
         lambda w: reverse("client_active", args=[w.client.pk]),

@@ -39,6 +39,7 @@ RECORD_OF = {
     "client_detail": lambda w: w.client,
     "client_edit": lambda w: w.client,
     "client_active": lambda w: w.client,
+    "client_hand_over": lambda w: w.client,
     "client_export": lambda w: w.client,
     "client_fhir": lambda w: w.client,
     "client_delete": lambda w: w.client,

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from alliance_app.accounts.models import Role
 from alliance_app.audit.models import Action, AuditEntry
+from alliance_app.clinic.access import clients_visible_to
 from alliance_app.clinic.models import Client, Episode
 from alliance_app.clinic.services import (
     CODE_PATTERN,
@@ -16,6 +17,8 @@ from alliance_app.clinic.services import (
     client_create,
     client_update,
 )
+from alliance_app.feedback.handover import client_hand_over
+from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -251,3 +254,83 @@ def test_another_organisation_cannot_reach_the_client(adult):
     assert http.post(active, {"active": "0"}).status_code == 404
     adult.refresh_from_db()
     assert adult.active and adult.code != "X"
+
+
+@pytest.fixture
+def team_world(org, therapist, adult):
+    """`therapist` and `newcomer` in a team that `supervisor` supervises; the client `adult` in
+    an open episode with an outcome rating and a session rating."""
+    team = factories.team(org, "North")
+    therapist.membership.team = team
+    therapist.membership.save()
+    newcomer = factories.user(org, team=team, username="newcomer")
+    supervisor = factories.user(org, role=Role.SUPERVISOR, username="sup")
+    supervisor.membership.supervised_teams.add(team)
+    episode = factories.episode(adult)
+    factories.rate(factories.therapy_session(episode, 1), "outcome-adult", "5 5 5 5")
+    factories.rate(factories.therapy_session(episode, 2), "session-adult", "8 8 8 8")
+    return {"newcomer": newcomer, "supervisor": supervisor, "episode": episode}
+
+
+def test_handing_over_moves_the_client_visibility_and_summary_rows(therapist, adult, team_world):
+    newcomer, episode = team_world["newcomer"], team_world["episode"]
+    assert OutcomeEnds.objects.get(episode=episode).therapist == therapist
+    http = logged_in(team_world["supervisor"])
+    url = reverse("client_hand_over", args=[adult.pk])
+    assert http.post(url, {"therapist": newcomer.pk}).status_code == 302
+    adult.refresh_from_db()
+    episode.refresh_from_db()
+    assert (adult.primary_therapist, episode.therapist) == (newcomer, newcomer)
+    assert OutcomeEnds.objects.get(episode=episode).therapist == newcomer
+    assert list(
+        AllianceMonth.objects.filter(episode=episode).values_list("therapist", "count", "concerns")
+    ) == [(newcomer.pk, 1, 1)]
+    assert clients_visible_to(newcomer.membership).filter(pk=adult.pk).exists()
+    assert not clients_visible_to(therapist.membership).filter(pk=adult.pk).exists()
+    entry = AuditEntry.objects.get(action=Action.CLIENT_HANDED_OVER)
+    assert (entry.object_id, entry.detail) == (str(adult.pk), adult.code)
+
+
+def test_a_closed_episode_stays_with_its_therapist(therapist, adult, team_world):
+    newcomer, episode = team_world["newcomer"], team_world["episode"]
+    episode.closed, episode.closure = episode.opened, "planned"
+    episode.save()
+    assert client_hand_over(client=adult, therapist=newcomer) is None
+    episode.refresh_from_db()
+    assert episode.therapist == therapist
+    assert OutcomeEnds.objects.get(episode=episode).therapist == therapist
+    # The former therapist still sees the client through the episode they held.
+    assert clients_visible_to(therapist.membership).filter(pk=adult.pk).exists()
+
+
+def test_a_hand_over_to_the_same_or_an_unseen_therapist_is_refused(
+    org, therapist, adult, team_world
+):
+    outsider = factories.user(org, username="outsider")  # in no team the supervisor sees
+    stranger = factories.user(factories.organization("Other"))
+    http = logged_in(team_world["supervisor"])
+    url = reverse("client_hand_over", args=[adult.pk])
+    expected = {
+        therapist.pk: f"{adult.code} is already this therapist's client.",
+        outsider.pk: "That therapist is unknown here: choose one of the therapists listed.",
+        stranger.pk: "That therapist is unknown here: choose one of the therapists listed.",
+    }
+    for pk, message in expected.items():
+        response = http.post(url, {"therapist": pk})
+        assert response.status_code == 200
+        assert response.context["form"].errors["therapist"] == [message]
+    adult.refresh_from_db()
+    assert adult.primary_therapist == therapist
+    assert not AuditEntry.objects.filter(action=Action.CLIENT_HANDED_OVER).exists()
+    with pytest.raises(ValidationError):
+        client_hand_over(client=adult, therapist=stranger)
+
+
+def test_a_therapist_cannot_hand_over_their_client(therapist, adult, team_world):
+    url = reverse("client_hand_over", args=[adult.pk])
+    response = logged_in(therapist).post(url, {"therapist": team_world["newcomer"].pk})
+    assert response.status_code == 403
+    adult.refresh_from_db()
+    assert adult.primary_therapist == therapist
+    page = logged_in(therapist).get(reverse("client_detail", args=[adult.pk])).content.decode()
+    assert 'data-testid="client-hand-over"' not in page

@@ -52,6 +52,7 @@ class Action(models.TextChoices):
     CLIENT_CHANGED = "client_changed", _("Client's code, age band or language changed")
     CLIENT_ARCHIVED = "client_archived", _("Client archived")
     CLIENT_REACTIVATED = "client_reactivated", _("Client reactivated")
+    CLIENT_HANDED_OVER = "client_handed_over", _("Client handed to another therapist")
 
 
 class AuditEntryQuerySet(models.QuerySet):

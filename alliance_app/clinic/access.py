@@ -66,3 +66,16 @@ def require_treating(request: HttpRequest, client: Client) -> Membership:
     if not may_treat(membership, client):
         raise PermissionDenied
     return membership
+
+
+def may_hand_over(membership: Membership) -> bool:
+    """Handing a client to another therapist is for supervisors and admins (among the clients
+    and therapists they see)."""
+    return membership.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_handing_over(request: HttpRequest) -> Membership:
+    membership = require_membership(request)
+    if not may_hand_over(membership):
+        raise PermissionDenied
+    return membership

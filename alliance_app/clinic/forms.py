@@ -67,3 +67,29 @@ class ClientForm(forms.Form):
         self.helper = FormHelper()
         self.helper.attrs = {"novalidate": ""}
         self.helper.add_input(Submit("save", submit, css_class="btn-primary btn-lg"))
+
+
+class HandOverForm(forms.Form):
+    """The therapist to hand a client to, among `therapists` (those the caller may choose)."""
+
+    def __init__(self, *args, therapists: QuerySet[User], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["therapist"] = TherapistChoiceField(
+            label=_("New therapist"),
+            queryset=therapists.order_by("first_name", "last_name", "username"),
+            help_text=_(
+                "The client's open episode of care goes with them, and its ratings count for "
+                "the new therapist from now on."
+            ),
+            error_messages={
+                "required": _("Choose the therapist to hand the client to."),
+                "invalid_choice": _(
+                    "That therapist is unknown here: choose one of the therapists listed."
+                ),
+            },
+        )
+        self.helper = FormHelper()
+        self.helper.attrs = {"novalidate": ""}
+        self.helper.add_input(
+            Submit("save", _("Hand the client over"), css_class="btn-primary btn-lg")
+        )

@@ -190,19 +190,24 @@ def client_errors(
         errors["age_band"] = _("Choose one of the age bands listed.")
     if language not in dict(settings.LANGUAGES):
         errors["language"] = _("Choose one of the languages listed.")
-    if (
-        therapist is not None
-        and not User.objects.filter(
-            pk=therapist.pk,
-            is_active=True,
-            membership__organization=organization,
-            membership__role__in=[Role.THERAPIST, Role.SUPERVISOR],
-        ).exists()
-    ):
-        errors["primary_therapist"] = _(
-            "This therapist is not a therapist or supervisor of this organisation."
-        )
+    if therapist is not None and not therapist_may_treat_in(organization, therapist):
+        errors["primary_therapist"] = not_a_therapist_here()
     return errors
+
+
+def therapist_may_treat_in(organization: Organization, therapist: User) -> bool:
+    """Whether `therapist` may be a client's therapist here: an active therapist or supervisor
+    of the organisation."""
+    return User.objects.filter(
+        pk=therapist.pk,
+        is_active=True,
+        membership__organization=organization,
+        membership__role__in=[Role.THERAPIST, Role.SUPERVISOR],
+    ).exists()
+
+
+def not_a_therapist_here() -> str:
+    return _("This therapist is not a therapist or supervisor of this organisation.")
 
 
 def code_taken(code: str) -> str:

@@ -16,7 +16,13 @@ from alliance_app.accounts.access import require_membership, require_role
 from alliance_app.accounts.models import Role
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
-from alliance_app.clinic.access import get_visible, get_visible_client, may_treat, require_treating
+from alliance_app.clinic.access import (
+    get_visible,
+    get_visible_client,
+    may_hand_over,
+    may_treat,
+    require_treating,
+)
 from alliance_app.clinic.models import Closure, Episode, SessionFormat, TherapySession
 from alliance_app.clinic.services import client_delete
 from alliance_app.feedback.access import flags_to_reflect_on, may_act_on_flags
@@ -125,6 +131,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_act_on_flags": may_act_on_flags(membership, client),
             "reflect_on": flags_to_reflect_on(membership, flags),
             "can_manage_data": membership.role == Role.ADMIN,
+            "can_hand_over": may_hand_over(membership),
             "formats": SessionFormat.choices,
             "closures": Closure.choices,
             "raters": Rater.choices,
