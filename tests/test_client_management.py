@@ -334,3 +334,13 @@ def test_a_therapist_cannot_hand_over_their_client(therapist, adult, team_world)
     assert adult.primary_therapist == therapist
     page = logged_in(therapist).get(reverse("client_detail", args=[adult.pk])).content.decode()
     assert 'data-testid="client-hand-over"' not in page
+
+
+def test_an_admin_finds_new_client_in_the_menu(org):
+    admin = factories.user(org, role=Role.ADMIN, username="ada")
+    response = logged_in(admin).get(reverse("overview"))
+    assert {
+        "url": reverse("client_new"),
+        "label": "New client",
+        "active": False,
+    } in response.context["navigation"]

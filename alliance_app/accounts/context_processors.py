@@ -30,6 +30,7 @@ NAVIGATION = {
         ("alliance_outcome", _("Alliance and outcome")),
         ("expected_response", _("Expected response")),
         ("exports", _("Exports")),
+        ("client_new", _("New client")),
         ("paper_import", _("Paper ratings")),
         ("audit_log", _("Audit trail")),
         ("admin:index", _("Administration")),
