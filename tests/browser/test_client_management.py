@@ -25,6 +25,7 @@ def test_a_therapist_adds_a_client_and_rates_their_first_session(page):
     page.wait_for_url("**/caseload/")
     page.get_by_role("link", name="Add your first client").click()
     page.wait_for_url("**/clients/new/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     code = page.get_by_label("Client code")
     assert code.input_value().startswith("C-")  # a free code, suggested
     code.fill("N-1")
