@@ -155,6 +155,14 @@ class Organization(models.Model):
             "therapist and how far it was sorted out."
         ),
     )
+    client_email = models.BooleanField(
+        _("keep clients' e-mail addresses"),
+        default=False,
+        help_text=_(
+            "Lets therapists store a client's e-mail address, apart from the pseudonymous record, "
+            "to send rating links. Off: no address is stored, and turning it off erases them."
+        ),
+    )
 
     expected_quantile = models.DecimalField(
         _("expected response: boundary quantile"),

@@ -53,6 +53,23 @@ class Action(models.TextChoices):
     CLIENT_ARCHIVED = "client_archived", _("Client archived")
     CLIENT_REACTIVATED = "client_reactivated", _("Client reactivated")
     CLIENT_HANDED_OVER = "client_handed_over", _("Client handed to another therapist")
+    STAFF_INVITED = "staff_invited", _("Colleague invited")
+    INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
+    INVITATION_WITHDRAWN = "invitation_withdrawn", _("Invitation withdrawn")
+    STAFF_CHANGED = "staff_changed", _("Colleague's role or teams changed")
+    STAFF_DEACTIVATED = "staff_deactivated", _("Colleague deactivated")
+    STAFF_REACTIVATED = "staff_reactivated", _("Colleague reactivated")
+    TEAM_CREATED = "team_created", _("Team created")
+    TEAM_RENAMED = "team_renamed", _("Team renamed")
+    TEAMS_MERGED = "teams_merged", _("Teams merged")
+    SETTINGS_CHANGED = "settings_changed", _("Organisation settings changed")
+    PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset requested")
+    PASSWORD_RESET_DONE = "password_reset_done", _("Password set from a reset link")
+    CLIENT_CONTACT_CHANGED = "client_contact_changed", _("Client's e-mail address changed")
+    CLIENT_CONTACT_VIEWED = "client_contact_viewed", _("Client's e-mail address viewed")
+    RATING_LINK_SCHEDULED = "rating_link_scheduled", _("Rating link e-mail scheduled")
+    RATING_LINK_CANCELLED = "rating_link_cancelled", _("Rating link e-mail cancelled")
+    RATING_LINK_SENT = "rating_link_sent", _("Rating link e-mailed to the client")
 
 
 class AuditEntryQuerySet(models.QuerySet):
