@@ -1,4 +1,5 @@
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from io import StringIO
@@ -33,6 +34,7 @@ from alliance_app.measures import (
     ruptures_for,
     tension_finding,
 )
+from alliance_app.seeding.scale import COLUMNS
 
 pytestmark = pytest.mark.django_db
 
@@ -406,3 +408,20 @@ def test_the_summary_rows_give_the_figures_the_ratings_give():
     by_episode = sorted(figures.outcomes, key=lambda row: row.episode_id)
     assert by_episode == stats.episode_outcomes(selectors.rating_rows(ratings), rules=rules)
     assert len(by_episode) > 20
+
+
+def test_the_bulk_rows_name_every_column_of_their_tables():
+    """COPY (PostgreSQL) writes only the columns named: a column added to a model and left out
+    here would fail on PostgreSQL alone, or be filled by nothing."""
+    for model, columns in COLUMNS.items():
+        assert sorted(columns) == sorted(f.attname for f in model._meta.concrete_fields), model
+
+
+def test_it_reports_rates_and_where_the_time_went():
+    output = seed()
+
+    rates = re.search(r"Per second: ratings (\S+), sessions (\S+), flags (\S+)\.", output)
+    assert rates is not None
+    assert all(float(rate.replace(",", "")) > 0 for rate in rates.groups())
+    for phase in ("histories", "summary rows", "ruptures and reflections"):
+        assert re.search(rf"{phase} \d+\.\d", output), phase

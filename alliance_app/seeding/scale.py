@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from alliance_app.accounts.models import Membership, Organization, Role, Team, User
 from alliance_app.audit.models import AuditEntry
@@ -40,7 +41,6 @@ from alliance_app.feedback.reflections import options_for
 from alliance_app.feedback.services import instrument_for_client
 from alliance_app.measures import (
     LASTING_KINDS,
-    Finding,
     FlagKind,
     FlagRules,
     RatingPoint,
@@ -267,6 +267,7 @@ class Clinic:
     today: date
     rules: FlagRules
     zone: ZoneInfo
+    now: datetime  # when the clients were added, as auto_now_add would have it
 
     @classmethod
     def of(cls, organization: Organization, therapists: list[User], today: date) -> "Clinic":
@@ -276,39 +277,109 @@ class Clinic:
             today,
             organization.flag_rules(),
             ZoneInfo(organization.time_zone),
+            timezone.now(),
         )
+
+
+# Each table's columns as the rows below give them: PostgreSQL takes them by COPY, other
+# databases by bulk_create of the models made from them.
+COLUMNS = {
+    Client: ("id", "organization_id", "code", "age_band", "primary_therapist_id", "language",
+             "active", "created_at"),
+    Episode: ("id", "client_id", "therapist_id", "opened", "closed", "closure"),
+    TherapySession: ("id", "episode_id", "number", "date", "format"),
+    Rating: ("id", "session_id", "instrument", "scale", "rater", "rater_label", *ITEM_FIELDS,
+             "total", "channel", "created_at", "idempotency_key", "entered_by_id"),
+    TensionReport: ("rating_id", "tension", "resolution"),
+    Flag: ("id", "client_id", "rating_id", "kind", "item", "severity", "message", "params",
+           "explanation", "status", "created_at", "acknowledged_by_id", "acknowledged_at",
+           "acknowledged_note", "resolved_by_id", "resolved_at", "resolved_note", "fit_id"),
+}  # fmt: skip
+# Primary keys taken from a table's sequence at a time: one query per block, not per row.
+ID_BLOCK = 20_000
+
+
+class Keys:
+    """Primary keys handed out before the rows are written, so one client's rows can point at
+    each other without a round trip: on PostgreSQL drawn from each table's sequence (other
+    writers keep theirs), elsewhere counted on from the largest key (seeding writes alone)."""
+
+    def __init__(self):
+        self._free: dict[type, list[int]] = defaultdict(list)
+        self._next: dict[type, int] = {}
+
+    def take(self, model) -> int:
+        if connection.vendor != "postgresql":
+            if model not in self._next:
+                largest = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+                self._next[model] = (largest or 0) + 1
+            self._next[model] += 1
+            return self._next[model] - 1
+        free = self._free[model]
+        if not free:
+            table = model._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [table, ID_BLOCK],
+                )
+                free.extend(sorted((row[0] for row in cursor.fetchall()), reverse=True))
+        return free.pop()
 
 
 @dataclass
 class RowBatch:
-    """Unsaved rows of a few hundred clients, linked by object so one insert pass saves them."""
+    """The rows of a few hundred clients, as tuples in COLUMNS order with their keys given.
 
-    clients: list[Client] = field(default_factory=list)
-    episodes: list[Episode] = field(default_factory=list)
-    sessions: list[TherapySession] = field(default_factory=list)
-    ratings: list[Rating] = field(default_factory=list)
-    tension_reports: list[TensionReport] = field(default_factory=list)
-    flags: list[Flag] = field(default_factory=list)
+    Pass on `keys` to the next batch, so its keys come from the block already drawn.
+    """
+
+    keys: Keys = field(default_factory=Keys)
+    rows: dict[type, list[tuple]] = field(default_factory=lambda: {model: [] for model in COLUMNS})
+
+    @property
+    def clients(self) -> list[tuple]:
+        return self.rows[Client]
+
+    @property
+    def sessions(self) -> list[tuple]:
+        return self.rows[TherapySession]
 
     def insert(self) -> Counter:
-        # bulk_create returns primary keys (PostgreSQL, SQLite 3.35+), and each later insert
-        # takes its foreign keys from the objects saved before it.
         with transaction.atomic():
-            for model, rows in self._tables():
-                model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+            for model, rows in self.rows.items():
+                if connection.vendor == "postgresql":
+                    _copy(model, rows)
+                else:
+                    columns = COLUMNS[model]
+                    model.objects.bulk_create(
+                        (model(**dict(zip(columns, row, strict=True))) for row in rows),
+                        batch_size=BATCH_SIZE,
+                    )
         return Counter(
-            {str(model._meta.verbose_name_plural): len(rows) for model, rows in self._tables()}
+            {str(model._meta.verbose_name_plural): len(rows) for model, rows in self.rows.items()}
         )
 
-    def _tables(self):
-        return (
-            (Client, self.clients),
-            (Episode, self.episodes),
-            (TherapySession, self.sessions),
-            (Rating, self.ratings),
-            (TensionReport, self.tension_reports),
-            (Flag, self.flags),
-        )
+
+def _copy(model, rows: list[tuple]) -> None:
+    """COPY the rows into the model's table: no SQL to build or parse per row."""
+    quote = connection.ops.quote_name
+    columns = [model._meta.get_field(name).column for name in COLUMNS[model]]
+    json_at = [
+        index
+        for index, name in enumerate(COLUMNS[model])
+        if model._meta.get_field(name).get_internal_type() == "JSONField"
+    ]
+    statement = f"COPY {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    from psycopg.types.json import Jsonb  # PostgreSQL's driver, installed only where it is used
+
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for index in json_at:
+                    row[index] = Jsonb(row[index])
+            copy.write_row(row)
 
 
 def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: RowBatch) -> None:
@@ -318,7 +389,10 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
     """
     plan = entry.plan
     therapist = clinic.therapists[entry.therapist]
+    keys = batch.keys
+    # Only a flag needs the client and its rating as objects; every other row is a tuple.
     client = Client(
+        pk=keys.take(Client),
         organization=clinic.organization,
         code=entry.code,
         age_band=plan.age_band,
@@ -333,15 +407,15 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
     else:
         ended = clinic.today - timedelta(days=rng.randint(0, 11))
     first = ended - span
-    episode = Episode(
-        client=client,
-        therapist=therapist,
-        opened=first,
-        closed=ended if plan.closed else None,
-        closure=plan.closed,
+    episode_id = keys.take(Episode)
+    rows = batch.rows
+    rows[Client].append(
+        (client.pk, clinic.organization.pk, client.code, client.age_band, therapist.pk,
+         client.language, client.active, clinic.now)
+    )  # fmt: skip
+    rows[Episode].append(
+        (episode_id, client.pk, therapist.pk, first, ended if plan.closed else None, plan.closed)
     )
-    batch.clients.append(client)
-    batch.episodes.append(episode)
 
     instruments = {scale: instrument_for_client(client, scale) for scale in Scale}
     session_format = SessionFormat.COUPLE if len(plan.raters) > 1 else SessionFormat.INDIVIDUAL
@@ -350,11 +424,11 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
     acknowledged: dict[tuple[FlagKind, str], datetime | None] = {}
     for scores in history(rng, plan):
         day = first + interval * (scores.number - 1)
-        session = TherapySession(
-            episode=episode, number=scores.number, date=day, format=session_format
+        session_id = keys.take(TherapySession)
+        rows[TherapySession].append(
+            (session_id, episode_id, scores.number, day, session_format.value)
         )
-        batch.sessions.append(session)
-        channel = Channel.REMOTE if rng.random() < 0.1 else Channel.TABLET
+        channel = (Channel.REMOTE if rng.random() < 0.1 else Channel.TABLET).value
         for scale, by_rater in ((Scale.OUTCOME, scores.outcome), (Scale.SESSION, scores.session)):
             instrument = instruments[scale]
             stored_at = datetime.combine(
@@ -362,22 +436,15 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
             )
             for rater, items in by_rater.items():
                 total = sum(items, Decimal("0.0"))
-                rating = Rating(
-                    session=session,
-                    instrument=instrument.code,
-                    scale=scale.value,
-                    rater=rater,
-                    total=total,
-                    channel=channel,
-                    created_at=stored_at,
-                    idempotency_key=uuid.uuid5(
-                        KEY_NAMESPACE,
-                        f"{clinic.organization.slug}/{entry.code}/{scores.number}/{scale}/{rater}",
-                    ),
-                    entered_by=therapist,
-                    **dict(zip(ITEM_FIELDS, items, strict=True)),
+                rating_id = keys.take(Rating)
+                idempotency_key = uuid.uuid5(
+                    KEY_NAMESPACE,
+                    f"{clinic.organization.slug}/{entry.code}/{scores.number}/{scale}/{rater}",
                 )
-                batch.ratings.append(rating)
+                rows[Rating].append(
+                    (rating_id, session_id, instrument.code, scale.value, rater, "", *items,
+                     total, channel, stored_at, idempotency_key, therapist.pk)
+                )  # fmt: skip
                 point = RatingPoint(scores.number, rater, instrument, items, total)
                 findings = flags_to_raise(
                     flags_for(point, earlier[scale, rater], clinic.rules),
@@ -389,32 +456,20 @@ def client_rows(rng: random.Random, clinic: Clinic, entry: ScaleClient, batch: R
                 earlier[scale, rater].append(point)
                 answer = scores.tension[rater] if scale is Scale.SESSION else None
                 if answer is not None:
-                    batch.tension_reports.append(
-                        TensionReport(
-                            rating=rating, tension=answer.tension, resolution=answer.resolution
-                        )
-                    )
+                    rows[TensionReport].append((rating_id, answer.tension, answer.resolution))
                     told = tension_finding(answer, clinic.rules)
                     findings += [told] if told is not None else []
+                if not findings:
+                    continue
+                rating = Rating(pk=rating_id, instrument=instrument.code, created_at=stored_at)
                 for finding in findings:
-                    flag = _flag(rng, clinic, client, rating, finding, therapist)
-                    batch.flags.append(flag)
+                    flag = Flag.from_finding(finding, client=client, rating=rating)
+                    _work_through(rng, clinic.today, flag, day, therapist.pk)
+                    rows[Flag].append(
+                        (keys.take(Flag), *(getattr(flag, name) for name in COLUMNS[Flag][1:]))
+                    )
                     if finding.kind in LASTING_KINDS:
                         acknowledged[finding.kind, rater] = flag.acknowledged_at
-
-
-def _flag(
-    rng: random.Random,
-    clinic: Clinic,
-    client: Client,
-    rating: Rating,
-    finding: Finding,
-    therapist: User,
-) -> Flag:
-    """The flag as rating_submit stores it, then worked through as a clinic would."""
-    flag = Flag.from_finding(finding, client=client, rating=rating)
-    _work_through(rng, clinic.today, flag, rating.session.date, therapist.pk)
-    return flag
 
 
 def _work_through(

@@ -19,9 +19,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from alliance_app.accounts.models import Organization, User
-from alliance_app.clinic.models import Episode
+from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.feedback import rollups
-from alliance_app.feedback.models import AllianceMonth, Flag, OutcomeEnds
+from alliance_app.feedback.models import AllianceMonth, Flag, OutcomeEnds, Rating
 from alliance_app.seeding.scale import (
     MAX_SESSIONS,
     Clinic,
@@ -37,7 +37,23 @@ from alliance_app.seeding.scale import (
 )
 
 # Clients per transaction: large enough for efficient inserts, small enough to keep memory flat.
-CLIENTS_PER_CHUNK = 250
+CLIENTS_PER_CHUNK = 500
+
+
+class Phases:
+    """Wall-clock seconds spent in each part of the seeding, in the order first reached."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._mark
+        self._mark = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.seconds.items())
 
 
 class Command(BaseCommand):
@@ -87,6 +103,7 @@ class Command(BaseCommand):
             raise CommandError(f"Users named {slug}-… already exist outside organisation {slug!r}.")
 
         started = time.perf_counter()
+        phases = Phases()
         rng = random.Random(options["seed"])
         plans = client_plans(rng, clients=clients, sessions=sessions, therapists=therapists)
         with transaction.atomic():
@@ -94,15 +111,21 @@ class Command(BaseCommand):
                 slug=slug, therapists=therapists, teams=teams
             )
         clinic = Clinic.of(organization, therapist_users, timezone.localdate())
+        phases.done("plans and staff")
         counts += self._insert_histories(rng, clinic, plans, quiet=options["no_progress"])
+        phases.done("histories")
         tables_analyze()
+        phases.done("statistics")
         # The summary rows the submit service keeps as it stores each rating, made in one pass
         # over the new ratings (with the planner's statistics fresh, then again for the rows).
         episodes = Episode.objects.filter(client__organization=organization)
         rollups.rebuild(episodes)
+        phases.done("summary rows")
         tables_analyze()
+        phases.done("statistics")
         with transaction.atomic():
             counts += ruptures_settle(rng, organization, clinic.today)
+        phases.done("ruptures and reflections")
         tables_analyze()
         for model in (OutcomeEnds, AllianceMonth):
             counts[str(model._meta.verbose_name_plural)] = model.objects.filter(
@@ -112,6 +135,7 @@ class Command(BaseCommand):
         counts[str(Flag._meta.verbose_name_plural)] = Flag.objects.filter(
             client__organization=organization
         ).count()
+        phases.done("statistics")
         elapsed = time.perf_counter() - started
 
         total = sum(counts.values())
@@ -120,6 +144,11 @@ class Command(BaseCommand):
             f"Inserted {tables}: {total} rows in {elapsed:.1f} s "
             f"({total / elapsed:,.0f} rows/s) into organisation {slug!r}."
         )
+        rates = ", ".join(
+            f"{name} {counts[str(model._meta.verbose_name_plural)] / elapsed:,.0f}"
+            for name, model in (("ratings", Rating), ("sessions", TherapySession), ("flags", Flag))
+        )
+        self.stdout.write(f"Per second: {rates}. Seconds spent: {phases}.")
 
     def _check_sizes(self, *, therapists: int, clients: int, sessions: int, teams: int) -> None:
         if therapists < 1 or teams < 1:
@@ -149,7 +178,7 @@ class Command(BaseCommand):
                 if len(batch.clients) == CLIENTS_PER_CHUNK:
                     counts += batch.insert()
                     progress.update(len(batch.sessions))
-                    batch = RowBatch()
+                    batch = RowBatch(keys=batch.keys)
                     # With DEBUG on, Django keeps every statement's SQL: megabytes per chunk.
                     reset_queries()
             counts += batch.insert()
