@@ -156,3 +156,26 @@ class TherapySession(models.Model):
 
     def __str__(self) -> str:
         return _("Session %(number)s on %(date)s") % {"number": self.number, "date": self.date}
+
+
+class ClientContact(models.Model):
+    """The address rating links are e-mailed to, kept apart from the pseudonymous record.
+
+    Stored only while the organisation keeps clients' e-mail addresses (`client_email`), shown
+    only to the client's own therapists, erased with the client, and in no export (the services
+    in `clinic.contacts`).
+    """
+
+    client = models.OneToOneField(
+        Client, on_delete=models.CASCADE, related_name="contact", verbose_name=_("client")
+    )
+    email = models.EmailField(_("e-mail address"), max_length=254)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("client's e-mail address")
+        verbose_name_plural = _("clients' e-mail addresses")
+
+    def __str__(self) -> str:
+        # Never the address: this may end up in a log or an admin list.
+        return _("E-mail address of %(client)s") % {"client": self.client}

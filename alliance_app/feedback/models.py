@@ -407,6 +407,79 @@ class RemoteLink(models.Model):
         return (now or timezone.now()) >= self.expires_at
 
 
+class LinkEmailStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RatingLinkEmail(models.Model):
+    """A rating link to be e-mailed to the client, now or at `send_at`.
+
+    Only what the link is for is stored: the link itself is created when the e-mail is sent
+    (`feedback.link_emails`), since a link's URL cannot be rebuilt from the database. The
+    address is read from the client's contact at that moment and is never copied here.
+    """
+
+    session = models.ForeignKey(
+        TherapySession,
+        on_delete=models.CASCADE,
+        related_name="link_emails",
+        verbose_name=_("therapy session"),
+    )
+    instrument = models.CharField(_("instrument"), max_length=64)
+    rater = models.CharField(_("rater"), max_length=20, choices=Rater.choices, default=Rater.CLIENT)
+    rater_label = models.CharField(_("rater label"), max_length=60, blank=True)
+    send_at = models.DateTimeField(_("send at"))
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=LinkEmailStatus.choices,
+        default=LinkEmailStatus.SCHEDULED,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("sending started at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    remote_link = models.OneToOneField(
+        RemoteLink,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="email",
+        verbose_name=_("remote link"),
+    )
+
+    class Meta:
+        verbose_name = _("rating link e-mail")
+        verbose_name_plural = _("rating link e-mails")
+        ordering = ["-send_at", "-pk"]
+        indexes = [models.Index(fields=["status", "send_at"], name="link_email_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=LinkEmailStatus.values), name="link_email_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=LinkEmailStatus.SENT, sent_at__isnull=False)
+                | (~Q(status=LinkEmailStatus.SENT) & Q(sent_at__isnull=True)),
+                name="link_email_sent_at_iff_sent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} · {self.session} · {self.status}"
+
+
 class OutcomeEnds(models.Model):
     """An episode's first and latest outcome rating by the client (rater "client", no label).
 
