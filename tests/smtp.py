@@ -11,6 +11,7 @@ to it as well. Django's send returns once the server has answered the message wi
 which time the message is in `messages`.
 """
 
+import logging
 import re
 import socket
 from email import message_from_bytes, policy
@@ -18,6 +19,9 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO: too much beside a failing test's own output.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 URL = re.compile(r"https?://[^\s<>\"']+")
 
