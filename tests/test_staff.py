@@ -313,9 +313,11 @@ def test_sessions_end_in_the_cache_too_with_redis_style_sessions(org, admin, the
 
 def test_an_admin_cannot_deactivate_themself(org, admin):
     factories.user(org, role=Role.ADMIN, username="bea")
+    factories.client(org, admin, code="ADA-1")
     response = deactivate(logged_in(admin), admin)
     assert response.status_code == 200
     assert "You cannot deactivate yourself." in response.content.decode()
+    assert not response.context["holding"]
     admin.refresh_from_db()
     assert admin.is_active
 

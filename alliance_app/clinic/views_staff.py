@@ -93,18 +93,15 @@ def staff_active(request: HttpRequest, pk: int) -> HttpResponse:
     if wanted not in ("0", "1"):
         messages.error(request, _("Say whether to deactivate or reactivate the colleague."))
         return redirect("staff_edit", pk=member.pk)
+    deactivating = wanted == "0"
     try:
-        if wanted == "0":
+        if deactivating:
             staff.staff_deactivate(member=member, by=request.user)
         else:
             staff.staff_reactivate(member=member)
     except ValidationError as error:
-        holding = list(staff.clients_holding(member)) if wanted == "0" else None
-        form = StaffForm(organization=membership.organization, initial=_initial(member))
-        for message in error.messages:
-            messages.error(request, message)
-        return _staff_page(request, member, form, holding=holding)
-    if wanted == "0":
+        return _refused(request, membership, member, error, deactivating=deactivating)
+    if deactivating:
         audit_record(request, action=Action.STAFF_DEACTIVATED, obj=member, detail=str(member))
         messages.success(
             request, _("%(name)s is deactivated and can no longer log in.") % {"name": member}
@@ -113,6 +110,21 @@ def staff_active(request: HttpRequest, pk: int) -> HttpResponse:
         audit_record(request, action=Action.STAFF_REACTIVATED, obj=member, detail=str(member))
         messages.success(request, _("%(name)s can log in again.") % {"name": member})
     return redirect("staff_list")
+
+
+def _refused(
+    request, membership: Membership, member: User, error: ValidationError, *, deactivating: bool
+) -> HttpResponse:
+    """The colleague's page again, saying why; a deactivation waiting for clients to be
+    handed over lists them."""
+    holding = []
+    if deactivating and member.pk != request.user.pk:
+        holding = list(staff.clients_holding(member))
+    if not holding:
+        for message in error.messages:
+            messages.error(request, message)
+    form = StaffForm(organization=membership.organization, initial=_initial(member))
+    return _staff_page(request, member, form, holding=holding)
 
 
 def _initial(member: User) -> dict:
