@@ -31,12 +31,25 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    reason: str = ""
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
             if key.lower() == name.lower():
                 return value
         return None
+
+    @property
+    def transferred(self) -> int:
+        """Bytes on the wire: status line, headers and body as sent (compressed if it was)."""
+        return header_bytes(self.status, self.reason, self.headers) + len(self.body)
+
+
+def header_bytes(status: int, reason: str, headers: list[tuple[str, str]]) -> int:
+    """An HTTP/1.1 answer's head: `HTTP/1.1 200 OK`, each `Name: value`, CRLF after each, and
+    the empty line."""
+    status_line = len(f"HTTP/1.1 {status} {reason}".encode()) + 2
+    return status_line + sum(len(f"{k}: {v}".encode()) + 2 for k, v in headers) + 2
 
 
 @dataclass
@@ -46,6 +59,7 @@ class Browser:
     base_url: str
     cookies: dict[str, str] = field(default_factory=dict)
     timeout: float = 60.0
+    username: str = ""
 
     def request(
         self, method: str, path: str, *, form: dict | None = None, headers: dict | None = None
@@ -64,7 +78,7 @@ class Browser:
         try:
             connection.request(method, path, body=body, headers=sent)
             answer = connection.getresponse()
-            response = Response(answer.status, answer.getheaders(), answer.read())
+            response = Response(answer.status, answer.getheaders(), answer.read(), answer.reason)
         finally:
             connection.close()
         for key, value in response.headers:
@@ -100,4 +114,5 @@ class Browser:
                 f"logging in as {username!r} answered {answer.status}; wrong password? "
                 "(set it with --password)"
             )
+        self.username = username
         return self

@@ -16,16 +16,24 @@ from bench.load import measure, phase_duration, wrk_command
 from bench.lossless import Driver, Expected, StoredRating, reconcile
 from bench.stats import (
     CLIENT_PAGE_BUDGET_BYTES,
+    FIRST_VISIT_BUDGET_BYTES,
+    REPEAT_VISIT_BUDGET_BYTES,
     SCHEMA,
     Measurement,
+    compare_rounds,
     format_table,
+    fresh_for,
+    missed_targets,
     page_weight,
     parse_wrk,
     percentile,
     ratio_rows,
+    repeat_bytes,
     results_document,
+    target_verdict,
+    visit_weight,
 )
-from bench.web import loopback
+from bench.web import header_bytes, loopback
 
 # -- percentiles --------------------------------------------------------------------------------
 
@@ -97,7 +105,7 @@ def test_the_table_shows_ratios_targets_and_misses():
     lines = table.splitlines()
     assert lines[0].split()[0] == "endpoint" and set(lines[1]) <= {"-", " "}
     caseload = next(line for line in lines if line.startswith("caseload"))
-    assert "10.0" in caseload and "≤ 8×" in caseload and caseload.endswith("MISSED")
+    assert "10.0" in caseload and "≤ 8×" in caseload and caseload.endswith("MISSED by 1.25×")
     assert next(line for line in lines if line.startswith("rating submit")).endswith("ok")
 
 
@@ -130,6 +138,9 @@ def test_the_results_document_has_a_fixed_shape():
         "targets": {"rating_submit": True, "caseload": False},
         "all_targets_met": False,
         "floor_drift_p50": 50.0,
+        "signed_in_floor_drift_p50": None,
+        "missed_targets": {"caseload": 1.25},
+        "page_weights_within_budget": None,
         "client_page_within_budget": True,
         "lossless_ok": False,
         "expected_response_within_targets": None,
@@ -143,6 +154,221 @@ def test_the_results_document_has_a_fixed_shape():
 
 def test_page_weight_over_budget():
     assert not page_weight(90_000, [{"path": "/static/x.js", "bytes": 20_000}])["within_budget"]
+
+
+# -- two floors: ratios to each, targets against the signed-in one ---------------------------------
+
+
+def two_floor_rows():
+    return ratio_rows(
+        [
+            measurement("healthz", 2.0, 4.0),
+            measurement("client_page", 5.0, 10.0),
+            measurement("rating_submit", 10.0, 20.0, target=2.0),
+            measurement("caseload", 20.0, 45.0, target=3.0),
+            measurement("export", 100.0, 200.0),
+        ],
+        "healthz",
+        "client_page",
+    )
+
+
+def test_every_row_has_its_ratios_to_both_floors():
+    by_name = {row["name"]: row for row in two_floor_rows()}
+    caseload = by_name["caseload"]
+    assert (caseload["p50_ratio"], caseload["p95_ratio"]) == (10.0, 11.25)
+    assert (caseload["p50_signed_in_ratio"], caseload["p95_signed_in_ratio"]) == (4.0, 4.5)
+    floor = by_name["client_page"]
+    assert (floor["p50_ratio"], floor["p95_ratio"]) == (2.5, 2.5)
+    assert (floor["p50_signed_in_ratio"], floor["p95_signed_in_ratio"]) == (1.0, 1.0)
+    assert by_name["export"]["p95_signed_in_ratio"] == 20.0
+
+
+def test_targets_are_judged_against_the_signed_in_floor():
+    by_name = {row["name"]: row for row in two_floor_rows()}
+    # 20 ms is exactly twice the signed-in floor's 10 ms (and five times /healthz's): met.
+    submit = by_name["rating_submit"]
+    assert submit["meets_target"] is True and submit["missed_by"] is None
+    assert submit["target_p95_ms"] == 20.0 and submit["target_floor"] == "client_page"
+    caseload = by_name["caseload"]
+    assert caseload["meets_target"] is False
+    assert caseload["target_p95_ms"] == 30.0 and caseload["missed_by"] == 1.5
+    assert by_name["export"]["meets_target"] is None
+    assert by_name["export"]["target_floor"] is None
+
+
+def test_a_target_verdict_says_by_how_much_it_is_missed():
+    assert target_verdict(31.0, 10.0, 3.0) == {
+        "meets_target": False,
+        "target_p95_ms": 30.0,
+        "missed_by": 1.03,
+    }
+    assert target_verdict(30.0, 10.0, 3.0)["meets_target"] is True
+    assert target_verdict(99.0, 10.0, None) == {
+        "meets_target": None,
+        "target_p95_ms": None,
+        "missed_by": None,
+    }
+
+
+def test_the_report_names_each_missed_target():
+    assert missed_targets(two_floor_rows()) == [
+        "caseload: p95 45.0 ms against ≤ 30.0 ms (3× client_page): 15.0 ms over, 1.50× the target"
+    ]
+
+
+def test_the_table_shows_the_signed_in_ratios():
+    lines = format_table(two_floor_rows()).splitlines()
+    assert "p50 ×signed-in" in lines[0] and "p95 ×signed-in" in lines[0]
+    caseload = next(line for line in lines if line.startswith("caseload")).split()
+    assert caseload[-9:] == ["10.0", "11.2", "4.0", "4.5", "≤", "3×", "MISSED", "by", "1.50×"]
+    # No signed-in floor: the table keeps its old columns.
+    assert "signed-in" not in format_table(rows())
+
+
+def test_the_document_carries_both_floors_drift_and_missed_targets():
+    table = two_floor_rows()
+    end = ratio_rows(
+        [measurement("healthz", 2.0, 4.0), measurement("client_page_end", 6.0, 12.0)], "healthz"
+    )[1]
+    document = results_document(
+        started_at="2026-11-30T00:00:00+00:00",
+        finished_at="2026-11-30T00:10:00+00:00",
+        duration_s=600,
+        environment={},
+        dataset={},
+        personas={},
+        load={},
+        floor="healthz",
+        signed_in_floor="client_page",
+        signed_in_floor_check="client_page_end",
+        rows=[*table, end],
+        client_page=None,
+        lossless=[],
+        page_weights={"team": visit_weight("/team/", {"bytes": 70_000}, [])},
+        redis={"url": "redis://127.0.0.1:6379/9"},
+        extra={"skipped": {"staff": "/staff/ answered 404 to scale-admin"}},
+    )
+    assert document["signed_in_floor"] == "client_page"
+    assert document["redis"] == {"url": "redis://127.0.0.1:6379/9"}
+    assert document["skipped"] == {"staff": "/staff/ answered 404 to scale-admin"}
+    summary = document["summary"]
+    assert summary["signed_in_floor_drift_p50"] == 1.2
+    assert summary["missed_targets"] == {"caseload": 1.5}
+    # 70,000 bytes again on every visit: over the repeat budget.
+    assert summary["page_weights_within_budget"] is False
+
+
+# -- page weight: first visit, repeat visit --------------------------------------------------------
+
+YEAR_IMMUTABLE = "max-age=315360000, public, immutable"
+
+
+def test_fresh_for_reads_max_age_and_the_directives_that_forbid_reuse():
+    assert fresh_for(YEAR_IMMUTABLE) == 315360000
+    assert fresh_for("max-age=60, public") == 60
+    assert fresh_for('max-age="600"') == 600
+    assert fresh_for("no-cache, max-age=600") == 0
+    assert fresh_for("private") == 0
+    assert fresh_for("max-age=soon") == 0
+    assert fresh_for(None) == 0
+
+
+def test_a_repeat_visit_sends_nothing_for_a_file_fresh_for_a_week():
+    week = f"max-age={7 * 24 * 3600}"
+    assert repeat_bytes({"bytes": 1_100_000, "cache_control": YEAR_IMMUTABLE}) == 0
+    assert repeat_bytes({"bytes": 1_100_000, "cache_control": week}) == 0
+    # A day is shorter than the gap between weekly sessions: asked again, answered 304.
+    day = {"bytes": 5_000, "cache_control": "max-age=86400", "revalidated_bytes": 310}
+    assert repeat_bytes(day) == 310
+    # No validator: all of it again. no-store: never reused, whatever max-age says.
+    assert repeat_bytes({"bytes": 5_000, "cache_control": "max-age=60"}) == 5_000
+    stored = {"bytes": 9_000, "cache_control": "no-store, max-age=999999999"}
+    assert repeat_bytes({**stored, "revalidated_bytes": 200}) == 200
+    assert repeat_bytes(stored) == 9_000
+
+
+def test_visit_weight_adds_first_and_repeat_bytes_exactly():
+    html = {"bytes": 31_000, "cache_control": "private", "encoding": "identity"}
+    assets = [
+        {"path": "/static/plotly/plotly.min.1a2b.js", "bytes": 1_111_400,
+         "cache_control": YEAR_IMMUTABLE},
+        {"path": "/static/css/alliance.css", "bytes": 4_600,
+         "cache_control": "max-age=60, public", "revalidated_bytes": 300},
+        {"path": "/static/favicon.svg", "bytes": 900, "cache_control": None},
+    ]  # fmt: skip
+    weight = visit_weight("/clients/205/", html, assets)
+    assert weight["first_visit_bytes"] == 31_000 + 1_111_400 + 4_600 + 900 == 1_147_900
+    assert weight["repeat_visit_bytes"] == 31_000 + 0 + 300 + 900 == 32_200
+    assert [a["repeat_bytes"] for a in weight["assets"]] == [0, 300, 900]
+    assert weight["html"]["path"] == "/clients/205/" and weight["html"]["repeat_bytes"] == 31_000
+    assert weight["first_budget_bytes"] == FIRST_VISIT_BUDGET_BYTES == 1_500_000
+    assert weight["repeat_budget_bytes"] == REPEAT_VISIT_BUDGET_BYTES == 60_000
+    assert weight["first_within_budget"] and weight["repeat_within_budget"]
+    # plotly.js in gzip rather than Brotli: 1,467,745 bytes, over the first-visit budget.
+    gzipped = [{**assets[0], "bytes": 1_467_745}, *assets[1:]]
+    over = visit_weight("/clients/205/", html, gzipped)
+    assert over["first_visit_bytes"] == 1_504_245 and not over["first_within_budget"]
+    assert visit_weight("/rate/", html, [], first_budget=30_000)["first_within_budget"] is False
+
+
+def test_the_client_page_keeps_its_own_budget_on_css_and_js_bodies():
+    from bench.run import client_page_weight
+
+    visit = visit_weight(
+        "/rate/",
+        {"bytes": 9_400, "body_bytes": 9_000, "encoding": "identity"},
+        [
+            {"path": "/static/bootstrap/css/bootstrap.min.1.css", "bytes": 24_500,
+             "body_bytes": 24_000, "encoding": "br", "cache_control": YEAR_IMMUTABLE},
+            {"path": "/static/js/rate.2.js", "bytes": 1_500, "body_bytes": 1_100,
+             "encoding": "br", "cache_control": YEAR_IMMUTABLE},
+            {"path": "/static/favicon.3.svg", "bytes": 800, "body_bytes": 500,
+             "encoding": "br", "cache_control": YEAR_IMMUTABLE},
+        ],
+    )  # fmt: skip
+    weight = client_page_weight(visit)
+    assert weight["total_bytes"] == 9_000 + 24_000 + 1_100
+    assert [a["path"] for a in weight["assets"]] == [
+        "/static/bootstrap/css/bootstrap.min.1.css",
+        "/static/js/rate.2.js",
+    ]
+    assert weight["html_encoding"] == "identity" and weight["within_budget"]
+
+
+def test_header_bytes_count_the_status_line_each_header_and_the_blank_line():
+    headers = [("Content-Type", "text/html"), ("Content-Length", "5")]
+    assert header_bytes(200, "OK", headers) == 17 + 25 + 19 + 2
+    assert header_bytes(304, "Not Modified", []) == len("HTTP/1.1 304 Not Modified\r\n\r\n")
+
+
+def test_compare_rounds_sets_each_page_beside_itself():
+    without = two_floor_rows()
+    with_redis = ratio_rows(
+        [measurement("healthz", 2.0, 4.0), measurement("caseload", 16.0, 54.0)], "healthz"
+    )
+    assert compare_rounds(without, with_redis) == [
+        {
+            "name": "healthz",
+            "label": "healthz",
+            "without_p50_ms": 2.0,
+            "with_p50_ms": 2.0,
+            "without_p95_ms": 4.0,
+            "with_p95_ms": 4.0,
+            "p50_with_over_without": 1.0,
+            "p95_with_over_without": 1.0,
+        },
+        {
+            "name": "caseload",
+            "label": "caseload",
+            "without_p50_ms": 20.0,
+            "with_p50_ms": 16.0,
+            "without_p95_ms": 45.0,
+            "with_p95_ms": 54.0,
+            "p50_with_over_without": 0.8,
+            "p95_with_over_without": 1.2,
+        },
+    ]
 
 
 # -- reconciliation ------------------------------------------------------------------------------
@@ -434,3 +660,43 @@ def test_the_summary_rows_check_tells_kept_rows_from_wrong_ones(org, therapist, 
     assert kept != remade
     # The check rebuilt the rows only inside a transaction it rolled back.
     assert AllianceMonth.objects.get().count == 2
+
+
+def test_the_report_text_shows_misses_redis_weights_and_skipped_pages():
+    from bench.run import report_text
+
+    table = two_floor_rows()
+    weight = visit_weight(
+        "/team/",
+        {"bytes": 41_000, "raw_bytes": 40_500, "encoding": "identity", "if_gzip_bytes": 6_100,
+         "if_brotli_bytes": 5_000},
+        [{"path": "/static/plotly/plotly.min.9f.js", "bytes": 1_111_400, "encoding": "br",
+          "cache_control": YEAR_IMMUTABLE}],
+    )  # fmt: skip
+    document = results_document(
+        started_at="2026-11-30T00:00:00+00:00",
+        finished_at="2026-11-30T00:10:00+00:00",
+        duration_s=600,
+        environment={"cpus": 2},
+        dataset={"name": "scale", "counts": {}},
+        personas={},
+        load={"connections": 4, "duration_s": 10, "warmup_s": 2},
+        floor="healthz",
+        signed_in_floor="client_page",
+        rows=table,
+        client_page=None,
+        lossless=[],
+        page_weights={"team": weight},
+        redis={"url": "redis://127.0.0.1:6379/9", "endpoints": table[:2],
+               "comparison": compare_rounds(table, table[:2])},
+        extra={"skipped": {"settings": "/settings/ answered 404 to scale-admin"},
+               "profiles": {"caseload": {"profile": "results/profiles-x/caseload.txt"}}},
+    )  # fmt: skip
+    text = report_text(document)
+    assert "caseload: p95 45.0 ms against ≤ 30.0 ms (3× client_page)" in text
+    assert "skipped settings: /settings/ answered 404 to scale-admin" in text
+    assert "With REDIS_URL=redis://127.0.0.1:6379/9" in text
+    assert "/team/           first visit 1,152,400 bytes (≤ 1,500,000: ok)" in text
+    assert "repeat  41,000 (≤ 60,000: ok)" in text
+    assert "6,100 gzipped, 5,000 in Brotli" in text
+    assert "profile of caseload: results/profiles-x/caseload.txt" in text
