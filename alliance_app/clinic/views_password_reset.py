@@ -12,6 +12,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.urls import reverse_lazy
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from alliance_app.accounts.mail import user_language
 from alliance_app.accounts.models import User
@@ -30,6 +31,7 @@ class LanguagePasswordResetForm(PasswordResetForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["email"].label = _("E-mail address")
         self.sent_to: list[User] = []
 
     def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
