@@ -572,3 +572,19 @@ def test_erase_all_contacts_erases_one_organisations_addresses(org, therapist, c
     contact_save(client=theirs, email="theirs@example.org")
     assert erase_all_contacts(org) == 2
     assert list(ClientContact.objects.values_list("email", flat=True)) == ["theirs@example.org"]
+
+
+def test_the_client_page_leads_to_each_sessions_emails_only_where_addresses_are_kept(
+    http, org, adult
+):
+    episode = factories.episode(adult)
+    sessions = [factories.therapy_session(episode, number=n) for n in (1, 2)]
+    page = http.get(reverse("client_detail", args=[adult.pk])).content.decode()
+    for session in sessions:
+        assert reverse("link_emails", args=[session.pk]) in page
+    assert reverse("client_contact", args=[adult.pk]) in page
+    org.client_email = False
+    org.save()
+    page = http.get(reverse("client_detail", args=[adult.pk])).content.decode()
+    assert "/link-emails/" not in page
+    assert reverse("client_contact", args=[adult.pk]) not in page
