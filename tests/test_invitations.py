@@ -68,6 +68,8 @@ def token_of(url: str) -> str:
 def test_an_admin_invites_a_therapist_who_sets_a_password_and_logs_in(
     smtp_server, org, admin, north
 ):
+    org.name = "Nord & Sør"
+    org.save()
     response = logged_in(admin).post(
         reverse("staff_invite"), invite_form(team=north.pk, language="es")
     )
@@ -82,7 +84,7 @@ def test_an_admin_invites_a_therapist_who_sets_a_password_and_logs_in(
 
     (message,) = smtp_server.messages
     assert message["To"] == "nina.new@clinic.example"
-    assert "Alliance" in message["Subject"]
+    assert message["Subject"] == "Your invitation to Alliance at Nord & Sør"
     url = first_url(message)
     assert url.startswith("http://testserver/invitation/")
     invitation = user.invitation
@@ -92,7 +94,8 @@ def test_an_admin_invites_a_therapist_who_sets_a_password_and_logs_in(
     visitor = HttpClient()
     page = visitor.get(url)
     assert page.status_code == 200
-    assert org.name in page.text and "nina.new@clinic.example" in page.text
+    assert "Nord &amp; Sør" in page.text and "nina.new@clinic.example" in page.text
+    assert page["Content-Language"] == "es"  # the language chosen for her
     done = visitor.post(url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert done.status_code == 302 and done["Location"] == reverse("home")
     user.refresh_from_db()
