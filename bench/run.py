@@ -257,7 +257,7 @@ class Bench:
             self.org, self.bench_user, name, n, SESSIONS_PER_BENCH_CLIENT
         )
         self.tablet_pool = make("tablet", 1)
-        self.profile_pool = make("profile", 1)
+        self.profile_pool = make("profiled-submit", 1)
         self.warm_pool = make("warm", clients_for(args.max_rate * args.warmup))
         self.submit_pool = make("submit", clients_for(args.max_rate * args.duration))
         # Each simulated tablet works through its own clients, session after session.
