@@ -1,0 +1,409 @@
+"""`make bench-growth`: every page's p95 on the bench's data (1×) and on five times as much (5×).
+
+The 5× database `alliance_bench_5x` holds 1,000 therapists, 50,000 clients and 1,000,000
+sessions in 100 teams of ten: more therapists and clients, the same caseloads, teams and
+histories as the 1× data (`alliance_bench`, 200 therapists in 20 teams, `make bench`'s). It is
+seeded once, the first time, and kept; the seeding's time and rows per second are kept beside it
+(`results/growth-seed-<database>.json`) so that later runs report them too.
+
+Each size is measured in a process of its own (Django reads its database once per process):
+the same personas chosen by size (a therapist with ~50 active clients, a 40-session client, a
+supervisor over ~20 therapists), the same pages, by `bench.run`'s latency phases. The report
+gives each page's p95 at both sizes and their ratio, against a growth of at most GROWTH_TARGET.
+"""
+
+import argparse
+import json
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import data, load, server
+from .run import Bench, parse_args, say
+
+ROOT = server.ROOT
+GROWTH_TARGET = 1.3
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    database: str
+    therapists: int
+    clients: int
+    sessions: int
+    teams: int
+
+    def seed_arguments(self, slug: str) -> list[str]:
+        return [
+            "seed_scale",
+            *("--therapists", str(self.therapists), "--clients", str(self.clients)),
+            *("--sessions", str(self.sessions), "--teams", str(self.teams)),
+            *("--organization-slug", slug, "--no-progress"),
+        ]
+
+
+SIZES = {
+    "1x": Size("1x", "alliance_bench", 200, 10_000, 200_000, 20),
+    "5x": Size("5x", "alliance_bench_5x", 1_000, 50_000, 1_000_000, 100),
+}
+SLUG = "scale"
+SEEDED = re.compile(r"Inserted (?P<tables>.*): (?P<rows>\d+) rows in (?P<seconds>[\d.]+) s")
+PHASES = re.compile(r"Seconds spent: (?P<phases>.*)\.")
+
+
+# -- pure figures --------------------------------------------------------------------------------
+
+
+def seeding_figures(stdout: str, wall_s: float) -> dict:
+    """What `seed_scale` said it inserted, and how fast: rows per second in all and for the
+    ratings, sessions and flags, over the command's own time (`wall_s`: the process's, start-up
+    included)."""
+    found = SEEDED.search(stdout)
+    if found is None:
+        raise ValueError(f"seed_scale said nothing of what it inserted: {stdout[-300:]!r}")
+    tables = {}
+    for part in found["tables"].split(", "):
+        name, count = part.rsplit(" ", 1)
+        tables[name] = int(count)
+    seconds = float(found["seconds"])
+    phases = PHASES.search(stdout)
+    return {
+        "seconds": seconds,
+        "process_seconds": round(wall_s, 1),
+        "rows": int(found["rows"]),
+        "tables": tables,
+        "rows_per_s": round(int(found["rows"]) / seconds),
+        "per_s": {
+            name: round(tables.get(table, 0) / seconds)
+            for name, table in (
+                ("ratings", "ratings"),
+                ("sessions", "therapy sessions"),
+                ("flags", "flags"),
+            )
+        },
+        "phases_s": {
+            name: float(value)
+            for name, value in (
+                part.rsplit(" ", 1) for part in (phases["phases"].split(", ") if phases else [])
+            )
+        },
+    }
+
+
+def growth_verdict(p95_1x: float, p95_5x: float, target: float = GROWTH_TARGET) -> dict:
+    """The p95 at 5× over the p95 at 1×, and whether it stays within `target`."""
+    if p95_1x <= 0 or p95_5x <= 0:
+        raise ValueError("latencies must be positive")
+    ratio = p95_5x / p95_1x
+    return {"growth": round(ratio, 2), "within_target": ratio <= target}
+
+
+def growth_rows(rows_1x: list[dict], rows_5x: list[dict], target: float = GROWTH_TARGET) -> list:
+    """Each page measured at both sizes: p50 and p95 at 1× and 5×, the growth of its p95, and
+    the growth of its p95 as a ratio to the floor (the same page on a busier machine: both
+    sizes' floors moved together). Pages measured at one size only are left out."""
+    before = {row["name"]: row for row in rows_1x}
+    compared = []
+    for row in rows_5x:
+        first = before.get(row["name"])
+        if first is None:
+            continue
+        compared.append(
+            {
+                "name": row["name"],
+                "label": row["label"],
+                "p50_1x_ms": first["p50_ms"],
+                "p50_5x_ms": row["p50_ms"],
+                "p95_1x_ms": first["p95_ms"],
+                "p95_5x_ms": row["p95_ms"],
+                **growth_verdict(first["p95_ms"], row["p95_ms"], target),
+                "floor_ratio_growth": round(row["p95_ratio"] / first["p95_ratio"], 2),
+            }
+        )
+    return compared
+
+
+def growth_table(rows: list[dict], target: float = GROWTH_TARGET) -> str:
+    lines = [
+        "| page | p95 1× ms | p95 5× ms | growth | × floor growth | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        verdict = "met" if row["within_target"] else "MISSED"
+        lines.append(
+            f"| {row['label']} | {row['p95_1x_ms']:.1f} | {row['p95_5x_ms']:.1f} | "
+            f"{row['growth']:.2f} | {row['floor_ratio_growth']:.2f} | ≤ {target:g}× {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+# -- one size, in its own process ----------------------------------------------------------------
+
+
+class GrowthBench(Bench):
+    """`make bench`'s latency phases on one database, set up with only what the pages need."""
+
+    def __init__(self, args: argparse.Namespace, size: Size):
+        super().__init__(args)
+        self.size = size
+
+    def seed_if_missing(self, *, allowed: bool) -> dict | None:
+        """Seed the size's database if it does not hold the organisation yet (and `allowed`),
+        keeping what seeding took in results/growth-seed-<database>.json; return that record."""
+        db = server.Database(name=self.size.database, port=self.args.db_port)
+        record_path = ROOT / self.args.results / f"growth-seed-{db.name}.json"
+        env = server.app_environment(db, self.work / "static", secrets.token_urlsafe(50))
+        if db.exists() and self._holds_organization(db):
+            return json.loads(record_path.read_text()) if record_path.exists() else None
+        if not allowed:
+            raise SystemExit(
+                f"{db.name} holds no organisation {SLUG!r}: run `make bench` first to seed it"
+            )
+        if not db.exists():
+            say(f"creating the database {db.name}")
+            db.create()
+        server.manage(env, "migrate", "--noinput")
+        command = self.size.seed_arguments(SLUG)
+        say(f"seeding {db.name}: manage.py {' '.join(command)}")
+        began = time.monotonic()
+        done = server.manage(env, *command)
+        record = {
+            "database": db.name,
+            "size": self.size.name,
+            "command": command,
+            "seeded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **seeding_figures(done.stdout, time.monotonic() - began),
+        }
+        record_path.parent.mkdir(exist_ok=True)
+        record_path.write_text(json.dumps(record, indent=2))
+        say(f"seeded in {record['seconds']} s: {record['rows_per_s']} rows/s, {record['per_s']}")
+        return record
+
+    @staticmethod
+    def _holds_organization(db: server.Database) -> bool:
+        try:
+            found = db.psql(
+                f"SELECT 1 FROM accounts_organization WHERE slug = '{SLUG}'",  # noqa: S608
+                database=db.name,
+            )
+        except RuntimeError:  # not migrated yet
+            return False
+        return found == "1"
+
+    def prepare_bench_data(self) -> None:
+        """Personas, the bench supervisor, the training and both fits (made once, kept), and
+        the rating-submission pools; no research export and no no-loss pools."""
+        args = self.args
+        self.personas = data.choose_personas(self.org, team=args.team_size)
+        self.bench_password = "growth-" + self.work.name
+        supervisor = self.personas["supervisor"]
+        if abs(supervisor["team_therapists"] - args.team_size) > 0.2 * args.team_size:
+            made = data.bench_supervisor(self.org, self.bench_password, args.team_size)
+            self.personas["supervisor"] = {**made, "synthetic": True}
+        self.personas["supervisor"].update(
+            data.team_figures(self.org, self.personas["supervisor"]["username"])
+        )
+        self.personas["supervision"] = data.supervision_subject(
+            self.org, self.personas["supervisor"]["username"]
+        )
+        self.personas["training"] = data.bench_training(self.org)
+        say(f"personas: {json.dumps(self.personas)}")
+        from alliance_app.research.models import AllianceOutcomeFit
+
+        if not AllianceOutcomeFit.objects.filter(organization=self.org).exists():
+            began = time.monotonic()
+            server.manage(self.env, "fit_alliance_outcome", "--organization-slug", self.slug)
+            self.timings["fit_alliance_outcome_s"] = round(time.monotonic() - began, 1)
+        try:
+            in_use = data.expected_fit(self.org)["in_use"]
+        except RuntimeError:
+            in_use = False
+        if not in_use:
+            began = time.monotonic()
+            server.manage(self.env, "fit_expected_response", "--organization-slug", self.slug)
+            self.timings["fit_expected_response_s"] = round(time.monotonic() - began, 1)
+        self.bench_user = data.bench_therapist(self.org, self.bench_password)
+        data.remove_bench_clients(self.bench_user)
+        per_client = 80  # sessions per bench client, two scales each
+        rate = args.max_rate
+
+        def pool(name: str, seconds: int) -> list:
+            clients = max(1, -(-rate * seconds // per_client))
+            return data.create_pool(self.org, self.bench_user, name, clients, 40)
+
+        self.tablet_pool = pool("tablet", 0)
+        self.warm_pool = pool("warm", args.warmup)
+        self.submit_pool = pool("submit", args.duration)
+        import random
+
+        self.rng = random.Random(20261125)  # noqa: S311 -- synthetic answers
+
+    def measure(self) -> dict:
+        args = self.args
+        load.ensure_wrk(install=not args.no_install)
+        self.prepare_database()
+        self.prepare_bench_data()
+        self.collectstatic()
+        app = self.start_server(args.workers)
+        self.logins(app.base_url)
+        rows = self.latency(app)[0]
+        self.stop_servers()
+        return {
+            "size": self.size.name,
+            "dataset": self.dataset_info,
+            "personas": self.personas,
+            "timings": self.timings,
+            "postgresql": self.db.server_version(),
+            "endpoints": rows,
+        }
+
+
+def bench_arguments(size: Size, options: argparse.Namespace) -> argparse.Namespace:
+    return parse_args(
+        [
+            *("--database", size.database, "--organization-slug", SLUG, "--dataset", "scale"),
+            *("--therapists", str(size.therapists), "--clients", str(size.clients)),
+            *("--sessions", str(size.sessions), "--results", options.results),
+            *("--duration", str(options.duration), "--warmup", str(options.warmup)),
+            *("--min-requests", str(options.min_requests)),
+            *("--max-phase", str(options.max_phase)),
+            *("--connections", str(options.connections), "--max-rate", str(options.max_rate)),
+            *(["--no-install"] if options.no_install else []),
+        ]
+    )
+
+
+def measure_one(options: argparse.Namespace) -> int:
+    size = SIZES[options.measure]
+    bench = GrowthBench(bench_arguments(size, options), size)
+    try:
+        seeding = bench.seed_if_missing(allowed=size.name != "1x")
+        result = bench.measure()
+    finally:
+        bench.cleanup()
+    result["seeding"] = seeding
+    Path(options.out).write_text(json.dumps(result, default=str))
+    return 0
+
+
+# -- both sizes and the report -------------------------------------------------------------------
+
+
+def options_parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.growth", description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=int, default=10, help="measured seconds per phase")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per phase")
+    p.add_argument("--min-requests", type=int, default=30, help="per phase, if time allows")
+    p.add_argument("--max-phase", type=int, default=30, help="longest measured phase (s)")
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--max-rate", type=int, default=150, help="submissions/s to provide for")
+    p.add_argument("--target", type=float, default=GROWTH_TARGET, help="largest growth of a p95")
+    p.add_argument("--seed-only", action="store_true", help="seed the 5× database and stop")
+    p.add_argument("--results", default="results")
+    p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk")
+    p.add_argument("--measure", choices=sorted(SIZES), help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def child_arguments(options: argparse.Namespace, size: str, out: Path) -> list[str]:
+    passed = ("duration", "warmup", "min_requests", "max_phase", "connections", "max_rate")
+    return [
+        *("--measure", size, "--out", str(out), "--results", options.results),
+        *(f"--{name.replace('_', '-')}={getattr(options, name)}" for name in passed),
+        *(["--no-install"] if options.no_install else []),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = options_parse(argv)
+    if options.measure:
+        return measure_one(options)
+    if options.seed_only:
+        bench = GrowthBench(bench_arguments(SIZES["5x"], options), SIZES["5x"])
+        try:
+            print(json.dumps(bench.seed_if_missing(allowed=True), indent=2))
+        finally:
+            bench.cleanup()
+        return 0
+    started_at = datetime.now(UTC)
+    began = time.monotonic()
+    measured = {}
+    with tempfile.TemporaryDirectory(prefix="alliance-growth-") as work:
+        for size in SIZES:
+            out = Path(work) / f"{size}.json"
+            say(f"measuring {size} ({SIZES[size].database})")
+            done = subprocess.run(  # noqa: S603 -- this module, in a process of its own
+                [sys.executable, "-m", "bench.growth", *child_arguments(options, size, out)],
+                cwd=ROOT,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"measuring {size} failed ({done.returncode})")
+            measured[size] = json.loads(out.read_text())
+    rows = growth_rows(
+        measured["1x"]["endpoints"], measured["5x"]["endpoints"], target=options.target
+    )
+    document = {
+        "schema": "alliance-bench-growth/1",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - began, 1),
+        "target": options.target,
+        "load": {
+            "connections": options.connections,
+            "warmup_s": options.warmup,
+            "duration_s": options.duration,
+        },
+        "growth": rows,
+        "all_within_target": all(row["within_target"] for row in rows),
+        "sizes": measured,
+    }
+    results = ROOT / options.results
+    results.mkdir(exist_ok=True)
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(document, indent=2, default=str)
+    (results / f"growth-{stamp}.json").write_text(text)
+    (results / "growth-latest.json").write_text(text)
+    print(report_text(document))
+    print(f"written: {results / f'growth-{stamp}.json'} and {results / 'growth-latest.json'}")
+    return 0
+
+
+def report_text(document: dict) -> str:
+    lines = [""]
+    for name, size in document["sizes"].items():
+        counts = size["dataset"]["counts"]
+        personas = size["personas"]
+        lines.append(
+            f"{name}: {size['dataset']['database']}: {counts['therapists']} therapists, "
+            f"{counts['clients']} clients, {counts['sessions']} sessions, {counts['ratings']} "
+            f"ratings, {counts['flags']} flags; caseload {personas['therapist']['active_clients']}"
+            f" active clients, chart {personas['chart']['sessions']} sessions, supervisor over "
+            f"{personas['supervisor']['team_therapists']} therapists "
+            f"({personas['supervisor']['team_clients']} clients)"
+        )
+        seeding = size.get("seeding")
+        if seeding:
+            per_s = ", ".join(f"{k} {v:,}/s" for k, v in seeding["per_s"].items())
+            lines.append(
+                f"  seeded {seeding['seeded_at']} in {seeding['seconds']} s: "
+                f"{seeding['rows']:,} rows, {seeding['rows_per_s']:,} rows/s ({per_s})"
+            )
+    lines += ["", growth_table(document["growth"], document["target"])]
+    lines.append(
+        f"(wrk, {document['load']['connections']} connections, {document['load']['duration_s']} s"
+        f" per phase after {document['load']['warmup_s']} s warm-up; the growth target is "
+        "reported, not enforced)"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The growth bench's pure parts (bench/growth.py): the growth verdicts, the comparison of the
+two sizes' pages, seed_scale's figures as reported, and the sizes it compares."""
+
+import pytest
+
+from bench.growth import (
+    SIZES,
+    child_arguments,
+    growth_rows,
+    growth_table,
+    growth_verdict,
+    options_parse,
+    seeding_figures,
+)
+
+
+def row(name: str, p50: float, p95: float, p95_ratio: float, label: str = "") -> dict:
+    return {
+        "name": name,
+        "label": label or name,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p95_ratio": p95_ratio,
+    }
+
+
+def test_a_page_within_the_growth_target_meets_it_and_one_beyond_misses_it():
+    assert growth_verdict(100.0, 130.0) == {"growth": 1.3, "within_target": True}
+    assert growth_verdict(100.0, 131.0) == {"growth": 1.31, "within_target": False}
+    assert growth_verdict(100.0, 80.0) == {"growth": 0.8, "within_target": True}
+    assert growth_verdict(100.0, 190.0, target=2.0)["within_target"] is True
+
+
+@pytest.mark.parametrize(("p95_1x", "p95_5x"), [(0.0, 10.0), (10.0, 0.0), (-1.0, 10.0)])
+def test_a_growth_needs_positive_latencies(p95_1x, p95_5x):
+    with pytest.raises(ValueError, match="positive"):
+        growth_verdict(p95_1x, p95_5x)
+
+
+def test_the_pages_are_compared_by_name_at_both_sizes():
+    one = [row("healthz", 2, 4, 1.0), row("caseload", 40, 80, 20.0), row("inbox", 90, 200, 50.0)]
+    five = [
+        row("healthz", 3, 6, 1.0),
+        row("inbox", 100, 400, 66.7, label="supervisor inbox"),
+        row("caseload", 45, 96, 16.0),
+        row("new_page", 10, 20, 3.3),
+    ]
+
+    compared = growth_rows(one, five)
+
+    assert [r["name"] for r in compared] == ["healthz", "inbox", "caseload"]
+    inbox = compared[1]
+    assert inbox["label"] == "supervisor inbox"
+    assert (inbox["p95_1x_ms"], inbox["p95_5x_ms"]) == (200, 400)
+    assert inbox["growth"] == 2.0 and inbox["within_target"] is False
+    # Against the floor: the 5x floor's p95 was half as long again, so the page grew 1.33x.
+    assert inbox["floor_ratio_growth"] == 1.33
+    caseload = compared[2]
+    assert caseload["growth"] == 1.2 and caseload["within_target"] is True
+    assert caseload["floor_ratio_growth"] == 0.8
+
+
+def test_the_table_says_which_pages_miss_the_target():
+    compared = growth_rows(
+        [row("caseload", 40, 80, 20.0), row("inbox", 90, 200, 50.0)],
+        [row("caseload", 45, 96, 16.0), row("inbox", 100, 400, 66.7)],
+    )
+
+    table = growth_table(compared).splitlines()
+
+    assert table[2] == "| caseload | 80.0 | 96.0 | 1.20 | 0.80 | ≤ 1.3× met |"
+    assert table[3] == "| inbox | 200.0 | 400.0 | 2.00 | 1.33 | ≤ 1.3× MISSED |"
+
+
+SEED_OUTPUT = (
+    "Inserted organisations 1, teams 2, users 9, clients 40, therapy sessions 300, ratings 640, "
+    "tension reports 270, flags 90, monthly alliance sums 120: 1472 rows in 4.0 s (368 rows/s) "
+    "into organisation 'scale'.\n"
+    "Per second: ratings 160, sessions 75, flags 22. Seconds spent: plans and staff 0.5, "
+    "histories 2.5, summary rows 0.4, ruptures and reflections 0.6.\n"
+)
+
+
+def test_the_seeding_figures_are_read_from_what_seed_scale_says():
+    figures = seeding_figures(SEED_OUTPUT, wall_s=6.04)
+
+    assert figures["seconds"] == 4.0 and figures["process_seconds"] == 6.0
+    assert figures["rows"] == 1472 and figures["rows_per_s"] == 368
+    assert figures["tables"]["therapy sessions"] == 300
+    assert figures["per_s"] == {"ratings": 160, "sessions": 75, "flags": 22}
+    assert figures["phases_s"]["histories"] == 2.5
+    assert figures["phases_s"]["ruptures and reflections"] == 0.6
+
+
+def test_seeding_that_said_nothing_is_an_error():
+    with pytest.raises(ValueError, match="inserted"):
+        seeding_figures("Traceback (most recent call last): ...", wall_s=1.0)
+
+
+def test_five_times_the_data_is_more_therapists_and_clients_with_the_same_caseloads():
+    one, five = SIZES["1x"], SIZES["5x"]
+
+    assert (five.clients, five.sessions) == (5 * one.clients, 5 * one.sessions)
+    assert five.sessions == 1_000_000 and five.clients == 50_000
+    assert five.clients / five.therapists == one.clients / one.therapists
+    assert five.sessions / five.clients == one.sessions / one.clients
+    assert five.therapists / five.teams == one.therapists / one.teams
+    assert five.database != one.database
+    command = five.seed_arguments("scale")
+    assert command[0] == "seed_scale"
+    assert command[command.index("--teams") + 1] == "100"
+
+
+def test_each_size_is_measured_with_the_options_given():
+    options = options_parse(["--duration", "7", "--warmup", "1", "--no-install"])
+
+    arguments = child_arguments(options, "5x", "out.json")
+
+    measured = options_parse(arguments)
+    assert measured.measure == "5x" and measured.out == "out.json"
+    assert (measured.duration, measured.warmup, measured.no_install) == (7, 1, True)
+    assert measured.max_phase == options.max_phase
