@@ -2,6 +2,7 @@
 what order, with which figures, and in a number of queries that does not grow with the data."""
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -172,6 +173,34 @@ def test_the_inbox_filters(client, world):
     assert codes(status=FlagStatus.RESOLVED) == []
 
 
+def inbox_item(text: str) -> str:
+    return text.split('data-testid="inbox-flag"', 1)[1].split("</li>", 1)[0]
+
+
+def test_each_inbox_flag_has_one_form_whose_two_buttons_acknowledge_or_resolve(client, world):
+    response = page(client, world.sue, "inbox", kind="low_alliance")
+    [flag] = response.context["page"]
+    forms = re.findall(r"<form.+?</form>", inbox_item(response.content.decode()), flags=re.S)
+    assert len(forms) == 1
+    acknowledge = reverse("flag_action", args=[flag.pk, "acknowledge"])
+    resolve = reverse("flag_action", args=[flag.pk, "resolve"])
+    assert f'action="{resolve}"' in forms[0] and f'formaction="{acknowledge}"' in forms[0]
+    assert forms[0].count('name="csrfmiddlewaretoken"') == 1
+    here = reverse("inbox") + "?kind=low_alliance"
+    # The acknowledge button posts the form's note and way back to its own address.
+    client.post(acknowledge, {"note": "Talked it through.", "next": here})
+    flag.refresh_from_db()
+    assert (flag.status, flag.acknowledged_note) == (FlagStatus.ACKNOWLEDGED, "Talked it through.")
+    # Resolving needs the note: without one the flag stays as it was, and the page says why.
+    answer = client.post(resolve, {"note": " ", "next": here}, follow=True)
+    assert "Say in a few words what came of it." in answer.content.decode()
+    flag.refresh_from_db()
+    assert flag.status == FlagStatus.ACKNOWLEDGED
+    # An acknowledged flag offers resolving only.
+    [form] = re.findall(r"<form.+?</form>", inbox_item(answer.content.decode()), flags=re.S)
+    assert "formaction" not in form and "What came of it" in form
+
+
 def test_the_admin_sees_every_flag_and_therapists_have_no_inbox(client, world):
     codes = [f.client.code for f in page(client, world.admin, "inbox").context["page"]]
     assert sorted(codes) == ["A-1", "B-1", "C-1"]
@@ -232,7 +261,8 @@ PAGES = {
     # the client page also records that it was viewed: one insert into the audit trail; and
     # reads the episode's ruptures for the chart
     "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 11),
-    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 6),
+    # the inbox chooses its page of flags, then reads those flags with their rows
+    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 7),
     # the team pages count ruptures by therapist and status: one query (tests/test_supervision
     # pins them again on data with ruptures)
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),

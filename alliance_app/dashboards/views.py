@@ -1,4 +1,6 @@
+from collections.abc import Iterable
 from decimal import Decimal
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,10 +26,10 @@ from alliance_app.feedback.access import (
     require_acting_on_flags,
 )
 from alliance_app.feedback.instruments import catalogue
-from alliance_app.feedback.models import OPEN_STATUSES, FlagKindChoice, FlagStatus
+from alliance_app.feedback.models import OPEN_STATUSES, Flag, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 from alliance_app.lib import tabular
-from alliance_app.measures import AgeBand, FlagRules, Scale
+from alliance_app.measures import AgeBand, FlagRules, Scale, Severity
 from alliance_app.measures.expected import ExpectedResponse
 
 from . import charts, exports, ruptures, selectors, stats
@@ -104,17 +106,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         if membership.role == Role.SUPERVISOR
         else Team.objects.filter(organization=membership.organization)
     )
-    flags = (
-        flags_visible_to(membership)
-        .select_related(
-            "client__primary_therapist",
-            "rating__session",
-            "rating__rupture",
-            "acknowledged_by",
-            "reflection__marker",
-        )
-        .prefetch_related("reflection__strategies")
-    )
+    flags = flags_visible_to(membership)
     filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
     if filters["therapist"].isdigit():
         flags = flags.filter(client__primary_therapist_id=int(filters["therapist"]))
@@ -129,13 +121,32 @@ def inbox(request: HttpRequest) -> HttpResponse:
     # Open before acknowledged ("open" sorts after "acknowledged"), then the most severe, then
     # the longest waiting: the order of the flag_needing_attention index, so a page of 50 is
     # read straight from it.
-    flags = flags.order_by("-status", "-severity", "created_at", "pk")
-    page = Paginator(flags, 50).get_page(request.GET.get("page"))
+    order = ("-status", "-severity", "created_at", "pk")
+    ids = flags.order_by(*order).values_list("pk", flat=True)
+    page = Paginator(ids, 50).get_page(request.GET.get("page"))
+    # The page's 50 flags are chosen first, joining nothing but the visibility rule; only they
+    # are then read with what their rows show. Asked as one query, with the choice a subquery,
+    # the planner may join every flag of the organisation before picking the 50.
+    page.object_list = list(
+        Flag.objects.filter(pk__in=list(page.object_list))
+        .select_related(
+            "client__primary_therapist",
+            "rating__session",
+            "rating__rupture",
+            "acknowledged_by",
+            "reflection__marker",
+        )
+        .prefetch_related("reflection__strategies")
+        .order_by(*order)
+    )
+    here = request.get_full_path()
+    _with_links(page, here)
     return render(
         request,
         "dashboards/inbox.html",
         {
             "page": page,
+            "here": here,
             "filters": filters,
             "therapists": therapists,
             "teams": teams,
@@ -145,6 +156,18 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "reflect_on": flags_to_reflect_on(membership, page),
         },
     )
+
+
+def _with_links(flags: Iterable[Flag], here: str) -> None:
+    """What each row of the inbox links to and posts to, and its severity's style, worked out
+    here once rather than by tags in each of up to 50 rows."""
+    back = f"?next={quote(here)}"
+    for flag in flags:
+        flag.severity_class = Severity(flag.severity).name.lower()
+        flag.client_url = reverse("client_detail", args=[flag.client_id])
+        flag.reflection_url = reverse("flag_reflection", args=[flag.pk]) + back
+        flag.acknowledge_url = reverse("flag_action", args=[flag.pk, "acknowledge"])
+        flag.resolve_url = reverse("flag_action", args=[flag.pk, "resolve"])
 
 
 def _reference_cutoff(rules: FlagRules) -> Decimal:
