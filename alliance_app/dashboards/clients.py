@@ -59,6 +59,8 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     one a rupture was in)."""
     client = get_visible_client(request, pk)
     membership = require_membership(request)
+    # A client one may see is of one's own organisation, already read with the membership.
+    client.organization = membership.organization
     audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
     chosen = request.GET.get("episode", "")
     episode = (client.episodes.filter(pk=chosen).first() if chosen.isdigit() else None) or (

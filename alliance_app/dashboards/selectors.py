@@ -161,6 +161,8 @@ def figures(
     outcomes, groups = [], {}
     off_track: dict[int, int] | None = None if expected is None else {}
     min_rated = rupture_rules.min_previous + 1
+    # Thousands of episodes, a handful of instruments: each instrument's thresholds once.
+    thresholds = {}
     for row in ends:
         number = row.pop("latest_number")
         if off_track is not None and _off_track(row, number, expected):
@@ -172,7 +174,10 @@ def figures(
             rated_sessions=row.pop("rated_sessions"),
             min_rated=min_rated,
         )
-        outcomes.append(stats.classify(**row, rules=rules))
+        code = row["instrument"]
+        if code not in thresholds:
+            thresholds[code] = rules.thresholds(catalogue().get(code))
+        outcomes.append(stats.classify(**row, thresholds=thresholds[code]))
     statuses = [
         ruptures.StatusCount(**row)
         for row in own.filter(therapist_id__in=ids)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Rater
-from alliance_app.measures import EpisodeOutcome, FlagRules, Scale, effect_size
+from alliance_app.measures import EpisodeOutcome, FlagRules, Scale, Thresholds, effect_size
 
 if TYPE_CHECKING:
     from .ruptures import RuptureGroup, StatusCount
@@ -250,10 +250,10 @@ def classify(
     instrument: str,
     first_total: Decimal,
     latest_total: Decimal,
-    rules: FlagRules,
+    thresholds: Thresholds,
 ) -> EpisodeOutcomeRow:
     """An episode's outcome from its first and latest client outcome totals, judged by the
-    organisation's thresholds for the intake's instrument."""
+    organisation's `thresholds` for the intake's instrument (`FlagRules.thresholds`)."""
     return EpisodeOutcomeRow(
         episode_id=episode_id,
         client_id=client_id,
@@ -262,7 +262,7 @@ def classify(
         first_total=first_total,
         latest_total=latest_total,
         change=latest_total - first_total,
-        outcome=rules.thresholds(catalogue().get(instrument)).classify(first_total, latest_total),
+        outcome=thresholds.classify(first_total, latest_total),
     )
 
 
@@ -278,24 +278,18 @@ def client_trend(ratings: Iterable[Row]) -> dict[str, dict[str, list[dict[str, A
     Session numbers restart with each episode, so ratings from two episodes would share an
     x position; that is a caller's mistake and raises ValueError rather than drawing nonsense.
     """
-    frame = _frame(ratings, RATING_COLUMNS)
-    if frame["episode_id"].nunique() > 1:
+    # Plain Python: one episode holds tens of ratings, too few for a data frame to pay.
+    rows = sorted(ratings, key=lambda row: row["session_number"])
+    if len({row["episode_id"] for row in rows}) > 1:
         raise ValueError("client_trend needs the ratings of one episode")
-    frame = frame.assign(
-        rater_key=[
-            f"{rater}:{label}" if label else rater
-            for rater, label in zip(frame["rater"], frame["rater_label"], strict=True)
-        ]
-    ).sort_values("session_number")
-    keys = sorted(frame["rater_key"].unique(), key=lambda key: (key != CLIENT_RATER, key))
-    return {key: _rater_series(frame[frame["rater_key"] == key]) for key in keys}
-
-
-def _rater_series(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    series: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        key = f"{row['rater']}:{row['rater_label']}" if row["rater_label"] else row["rater"]
+        series.setdefault(key, {}).setdefault(row["scale"], []).append(_trend_point(row))
+    keys = sorted(series, key=lambda key: (key != CLIENT_RATER, key))
+    scales = [scale.value for scale in Scale]
     return {
-        scale.value: [_trend_point(row) for row in rows.to_dict("records")]
-        for scale in Scale
-        if not (rows := frame[frame["scale"] == scale.value]).empty
+        key: {scale: series[key][scale] for scale in scales if scale in series[key]} for key in keys
     }
 
 
@@ -339,7 +333,7 @@ def _episode_outcomes(ratings: pd.DataFrame, rules: FlagRules) -> list[EpisodeOu
             instrument=episode.instrument,
             first_total=episode.first_total,
             latest_total=episode.latest_total,
-            rules=rules,
+            thresholds=rules.thresholds(catalogue().get(episode.instrument)),
         )
         for episode in ends[ends["ratings"] >= 2].itertuples()
     ]
