@@ -30,6 +30,7 @@ from alliance_app.audit.services import audit_record_each
 from alliance_app.clinic.access import clients_visible_to
 from alliance_app.feedback.models import ReflectionOptionKind
 from alliance_app.feedback.ruptures import SDSource, sd_in_force
+from alliance_app.lib.db_router import replica_reads
 from alliance_app.measures import pooled_within_sd
 from alliance_app.measures import score_shown as shown
 
@@ -44,6 +45,7 @@ SD_MIN_DEGREES_OF_FREEDOM = pooled_within_sd.__kwdefaults__["min_degrees_of_free
 
 
 @login_required
+@replica_reads
 def supervision_index(request: HttpRequest) -> HttpResponse:
     """The therapists whose supervision page the user may open; a therapist goes to their own."""
     membership = require_membership(request)
@@ -71,6 +73,7 @@ def supervision_index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@replica_reads
 def supervision(request: HttpRequest, pk: int) -> HttpResponse:
     therapist = get_visible_therapist(request, pk)
     membership = require_membership(request)

@@ -13,6 +13,7 @@ from alliance_app.accounts.models import Role
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.dashboards.supervision import rule_in_force
+from alliance_app.lib.db_router import replica_reads
 
 from .codebook import COLUMNS, RULES
 from .export import export_write
@@ -35,6 +36,7 @@ def research_export_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@replica_reads
 def research_export_download(request: HttpRequest) -> FileResponse:
     """The zip, built into a temporary file that goes when the response is closed."""
     membership = require_role(request, Role.ADMIN)
