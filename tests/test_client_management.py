@@ -326,6 +326,25 @@ def test_a_hand_over_to_the_same_or_an_unseen_therapist_is_refused(
         client_hand_over(client=adult, therapist=stranger)
 
 
+def test_deactivated_and_invited_colleagues_are_not_offered_nor_taken(org, adult, team_world):
+    """A colleague who cannot log in cannot take a client: not in the list, refused if posted."""
+    team = team_world["newcomer"].membership.team
+    gone = factories.user(org, team=team, username="gone")
+    gone.is_active = False
+    gone.save()
+    http = logged_in(team_world["supervisor"])
+    url = reverse("client_hand_over", args=[adult.pk])
+    offered = http.get(url).context["form"].fields["therapist"].queryset
+    assert team_world["newcomer"] in offered
+    assert gone not in offered
+    response = http.post(url, {"therapist": gone.pk})
+    assert response.context["form"].errors["therapist"] == [
+        "That therapist is unknown here: choose one of the therapists listed."
+    ]
+    adult.refresh_from_db()
+    assert adult.primary_therapist != gone
+
+
 def test_a_therapist_cannot_hand_over_their_client(therapist, adult, team_world):
     url = reverse("client_hand_over", args=[adult.pk])
     response = logged_in(therapist).post(url, {"therapist": team_world["newcomer"].pk})

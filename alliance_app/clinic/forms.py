@@ -13,6 +13,11 @@ from alliance_app.accounts.models import User
 from .models import AgeBandChoice
 
 
+def active_only(therapists: QuerySet[User]) -> QuerySet[User]:
+    """Colleagues who can take a client: not those invited and not yet in, nor deactivated."""
+    return therapists.filter(is_active=True).order_by("first_name", "last_name", "username")
+
+
 class TherapistChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: User) -> str:
         return obj.get_full_name() or obj.get_username()
@@ -55,7 +60,7 @@ class ClientForm(forms.Form):
         if therapists is not None:
             self.fields["primary_therapist"] = TherapistChoiceField(
                 label=_("Therapist"),
-                queryset=therapists.order_by("first_name", "last_name", "username"),
+                queryset=active_only(therapists),
                 help_text=_("The client's own therapist, who sees them on the caseload."),
                 error_messages={
                     "required": _("Choose the client's therapist."),
@@ -76,7 +81,7 @@ class HandOverForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["therapist"] = TherapistChoiceField(
             label=_("New therapist"),
-            queryset=therapists.order_by("first_name", "last_name", "username"),
+            queryset=active_only(therapists),
             help_text=_(
                 "The client's open episode of care goes with them, and its ratings count for "
                 "the new therapist from now on."
