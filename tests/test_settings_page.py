@@ -452,3 +452,23 @@ def test_an_admin_changes_only_their_own_organisation(client, clinic):
 
 def test_the_admins_menu_leads_to_the_settings(admin_client):
     assert f'href="{URL}"' in admin_client.get(reverse("overview")).content.decode()
+
+
+def test_the_preview_page_costs_the_same_queries_however_many_ratings(client):
+    clinic = this_months_clinic()
+    client.force_login(clinic.admin)
+    data = form_data(clinic.org, alliance_cutoff="38", rupture_k="2.0", reliable_change="4.0")
+    client.post(URL, data)  # the login's first request asks for more: not the page's cost
+    with CaptureQueriesContext(connection) as few:
+        assert client.post(URL, data).status_code == 200
+    first, _next = month_of(clinic.org)
+    for code in ("M1", "M2", "M3"):
+        episode = factories.episode(factories.client(clinic.org, clinic.therapist, code=code))
+        for number in (1, 2, 3):
+            rated(episode, number, first, "session-adult", "9 9 9 9")
+            rated(episode, number, first, "outcome-adult", "5 5 5 5")
+    with CaptureQueriesContext(connection) as many:
+        assert client.post(URL, data).status_code == 200
+    # The login, the organisation, Django's check of each of its eleven check constraints (a
+    # savepoint and a query each) and the preview's three.
+    assert len(few.captured_queries) == len(many.captured_queries) <= 40
