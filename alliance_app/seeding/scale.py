@@ -519,7 +519,9 @@ def ruptures_settle(rng: random.Random, organization: Organization, today: date)
     raised = list(
         flags.filter(kind=FlagKind.RUPTURE.value, status=FlagStatus.OPEN)
         .select_related("rating__session", "client")
-        .only("created_at", "rating__session__date", "client__primary_therapist_id")
+        .only(
+            "created_at", *_WORKED_THROUGH, "rating__session__date", "client__primary_therapist_id"
+        )
         .order_by("pk")
     )
     for flag in raised:
