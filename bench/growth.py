@@ -55,7 +55,8 @@ SIZES = {
 }
 SLUG = "scale"
 SEEDED = re.compile(r"Inserted (?P<tables>.*): (?P<rows>\d+) rows in (?P<seconds>[\d.]+) s")
-PHASES = re.compile(r"Seconds spent: (?P<phases>.*)\.")
+PHASES = re.compile(r"Seconds spent: (?P<phases>.*)\.$", re.MULTILINE)
+CPU = re.compile(r"CPU seconds of this process: (?P<seconds>[\d.]+)\.")
 
 
 # -- pure figures --------------------------------------------------------------------------------
@@ -74,12 +75,14 @@ def seeding_figures(stdout: str, wall_s: float) -> dict:
         tables[name] = int(count)
     seconds = float(found["seconds"])
     phases = PHASES.search(stdout)
+    cpu = CPU.search(stdout)
     return {
         "seconds": seconds,
         "process_seconds": round(wall_s, 1),
         "rows": int(found["rows"]),
         "tables": tables,
         "rows_per_s": round(int(found["rows"]) / seconds),
+        "cpu_seconds": float(cpu["seconds"]) if cpu else None,
         "per_s": {
             name: round(tables.get(table, 0) / seconds)
             for name, table in (

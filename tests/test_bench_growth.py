@@ -78,6 +78,7 @@ SEED_OUTPUT = (
     "into organisation 'scale'.\n"
     "Per second: ratings 160, sessions 75, flags 22. Seconds spent: plans and staff 0.5, "
     "histories 2.5, summary rows 0.4, ruptures and reflections 0.6.\n"
+    "CPU seconds of this process: 3.2.\n"
 )
 
 
@@ -90,6 +91,7 @@ def test_the_seeding_figures_are_read_from_what_seed_scale_says():
     assert figures["per_s"] == {"ratings": 160, "sessions": 75, "flags": 22}
     assert figures["phases_s"]["histories"] == 2.5
     assert figures["phases_s"]["ruptures and reflections"] == 0.6
+    assert figures["cpu_seconds"] == 3.2
 
 
 def test_seeding_that_said_nothing_is_an_error():

@@ -425,3 +425,4 @@ def test_it_reports_rates_and_where_the_time_went():
     assert all(float(rate.replace(",", "")) > 0 for rate in rates.groups())
     for phase in ("histories", "summary rows", "ruptures and reflections"):
         assert re.search(rf"{phase} \d+\.\d", output), phase
+    assert re.search(r"CPU seconds of this process: \d+\.\d\.", output)
