@@ -206,6 +206,11 @@ def test_a_fixed_sd_is_the_new_rules_sd(clinic):
     assert "hold 0 ruptures, against 1 now" in text
 
 
+def test_one_rupture_is_one(clinic):
+    text = preview(clinic.org, rupture_baseline_window=4)[("rupture_baseline_window",)]
+    assert "would hold 1 rupture, against 1 now" in text
+
+
 def test_a_rupture_last_month_is_not_this_months():
     clinic = Clinic(this_month=date(2026, 4, 2), last_month=LAST_MONTH)
     lines = preview(clinic.org, rupture_k=Decimal("0.5"))
@@ -215,13 +220,14 @@ def test_a_rupture_last_month_is_not_this_months():
 def test_a_smaller_reliable_change_counts_more_active_clients_improved(clinic):
     lines = preview(clinic.org, reliable_change=Decimal("4.0"))
     assert lines[("reliable_change",)] == (
-        "With a reliable change of 4.0 points, 1 active clients would count as reliably "
-        "improved and 1 as reliably deteriorated, against 0 and 1 now."
+        "With a reliable change of 4.0 points, 1 of the 2 active clients with outcome "
+        "ratings would count as reliably improved and 1 as reliably deteriorated, against 0 "
+        "and 1 now."
     )
     lines = preview(clinic.org, reliable_change=Decimal("6.5"))
-    assert (
-        "0 active clients would count as reliably improved and 0 as reliably"
-        in (lines[("reliable_change",)])
+    assert lines[("reliable_change",)].startswith(
+        "With a reliable change of 6.5 points, 0 of the 2 active clients with outcome ratings "
+        "would count as reliably improved and 0 as reliably deteriorated, against 0 and 1 now."
     )
 
 

@@ -376,10 +376,11 @@ def _reliable_change_line(
             "points": ruptures.points_shown(after.reliable_change)
         }
     text = _(
-        "With %(value)s, %(improved)s active clients would count as reliably improved and "
-        "%(deteriorated)s as reliably deteriorated, against %(improved_now)s and "
-        "%(deteriorated_now)s now."
+        "With %(value)s, %(improved)s of the %(clients)s active clients with outcome ratings "
+        "would count as reliably improved and %(deteriorated)s as reliably deteriorated, "
+        "against %(improved_now)s and %(deteriorated_now)s now."
     ) % {
+        "clients": sum(now.values()),
         "value": value,
         "improved": then[ChangeDirection.IMPROVED],
         "deteriorated": then[ChangeDirection.DETERIORATED],
@@ -397,11 +398,16 @@ def _ruptures_line(series, current: Organization, proposed: Organization, fields
     rules = proposed.rupture_rules()
     now = rupture_count(series, current.rupture_rules(), s_now)
     then = rupture_count(series, rules, s_then)
-    text = _(
+    text = ngettext(
+        "With a rupture threshold of %(threshold)s points (%(k)s × SD %(sd)s, at least "
+        "%(min_drop)s) against the mean of up to %(window)s previous sessions, this month's "
+        "session ratings would hold %(then)s rupture, against %(now)s now. The supervision "
+        "pages find past ruptures again by the new rule.",
         "With a rupture threshold of %(threshold)s points (%(k)s × SD %(sd)s, at least "
         "%(min_drop)s) against the mean of up to %(window)s previous sessions, this month's "
         "session ratings would hold %(then)s ruptures, against %(now)s now. The supervision "
-        "pages find past ruptures again by the new rule."
+        "pages find past ruptures again by the new rule.",
+        then,
     ) % {
         "threshold": ruptures.points_shown(rules.threshold(s_then)),
         "k": ruptures.points_shown(rules.k),
