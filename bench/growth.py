@@ -311,9 +311,33 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed-only", action="store_true", help="seed the 5× database and stop")
     p.add_argument("--results", default="results")
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk")
+    p.add_argument(
+        "--reuse",
+        type=reuse_argument,
+        action="append",
+        default=[],
+        metavar="SIZE=FILE",
+        help="take a size's pages from an earlier measurement or `make bench` JSON",
+    )
     p.add_argument("--measure", choices=sorted(SIZES), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def reuse_argument(text: str) -> tuple[str, str]:
+    size, _, path = text.partition("=")
+    if size not in SIZES or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: give SIZE=FILE, SIZE one of {sorted(SIZES)}")
+    return size, path
+
+
+def reused(path: str) -> dict:
+    """A measurement kept from before: this module's own, or `make bench`'s results document
+    (the same pages, personas and dataset counts, measured by the same phases)."""
+    document = json.loads(Path(path).read_text())
+    document.setdefault("seeding", None)
+    document["reused_from"] = path
+    return document
 
 
 def child_arguments(options: argparse.Namespace, size: str, out: Path) -> list[str]:
@@ -338,9 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started_at = datetime.now(UTC)
     began = time.monotonic()
-    measured = {}
+    measured = {size: reused(path) for size, path in options.reuse}
     with tempfile.TemporaryDirectory(prefix="alliance-growth-") as work:
         for size in SIZES:
+            if size in measured:
+                say(f"{size}: the figures of {dict(options.reuse)[size]}")
+                continue
             out = Path(work) / f"{size}.json"
             say(f"measuring {size} ({SIZES[size].database})")
             done = subprocess.run(  # noqa: S603 -- this module, in a process of its own

@@ -10,6 +10,7 @@ from bench.growth import (
     growth_table,
     growth_verdict,
     options_parse,
+    reused,
     seeding_figures,
 )
 
@@ -122,3 +123,15 @@ def test_each_size_is_measured_with_the_options_given():
     assert measured.measure == "5x" and measured.out == "out.json"
     assert (measured.duration, measured.warmup, measured.no_install) == (7, 1, True)
     assert measured.max_phase == options.max_phase
+
+
+def test_a_size_can_be_taken_from_an_earlier_measurement(tmp_path):
+    kept = tmp_path / "bench-latest.json"
+    kept.write_text('{"endpoints": [], "dataset": {"database": "alliance_bench"}}')
+
+    options = options_parse(["--reuse", f"1x={kept}"])
+
+    assert options.reuse == [("1x", str(kept))]
+    assert reused(str(kept))["seeding"] is None
+    with pytest.raises(SystemExit):
+        options_parse(["--reuse", "2x=file.json"])
