@@ -8,6 +8,10 @@ sees the primary's commits.
 """
 
 import copy
+import json
+import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 from unittest import mock
@@ -258,3 +262,71 @@ def test_healthz_stays_200_when_only_a_replica_is_down(broken_replica, client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "replicas": {REPLICA: "error"}}
+
+
+# What Django makes of the settings module, as a fresh process with the given environment sees it.
+PROBE = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "replicas": settings.DATABASE_REPLICAS,
+    "routers": settings.DATABASE_ROUTERS,
+    "pin_middleware": "alliance_app.lib.db_router.ReplicaPinMiddleware" in settings.MIDDLEWARE,
+    "pin_seconds": settings.REPLICA_PIN_SECONDS,
+    "databases": {
+        alias: [db["HOST"], db["PORT"], db["NAME"], db["TEST"].get("MIRROR")]
+        for alias, db in settings.DATABASES.items() if alias != "default"
+    },
+}))
+"""
+PRIMARY_URL = "postgres://postgres@127.0.0.1:5432/alliance"
+
+
+def settings_with(**env) -> subprocess.CompletedProcess:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REPLICA_"))
+    }
+    environment.update(DEBUG="true", DJANGO_SETTINGS_MODULE="alliance_app.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, check=False
+    )
+
+
+def test_without_replica_urls_there_is_no_router_and_no_pin():
+    found = json.loads(settings_with(DATABASE_URL=PRIMARY_URL).stdout)
+    assert found == {
+        "replicas": [],
+        "routers": [],
+        "pin_middleware": False,
+        "pin_seconds": 5,
+        "databases": {},
+    }
+
+
+def test_each_replica_url_is_an_alias_mirroring_the_primary_in_tests():
+    found = json.loads(
+        settings_with(
+            DATABASE_URL=PRIMARY_URL,
+            DATABASE_REPLICA_URLS="postgres://postgres@10.0.0.2:5432/alliance, "
+            "postgres://postgres@10.0.0.3:5433/alliance",
+            REPLICA_PIN_SECONDS="8",
+        ).stdout
+    )
+    assert found == {
+        "replicas": ["replica1", "replica2"],
+        "routers": [ROUTER],
+        "pin_middleware": True,
+        "pin_seconds": 8,
+        "databases": {
+            "replica1": ["10.0.0.2", 5432, "alliance", "default"],
+            "replica2": ["10.0.0.3", 5433, "alliance", "default"],
+        },
+    }
+
+
+def test_a_replica_of_another_kind_of_database_stops_the_start():
+    refused = settings_with(
+        DATABASE_URL=PRIMARY_URL, DATABASE_REPLICA_URLS="sqlite:////tmp/replica.sqlite3"
+    )
+    assert refused.returncode != 0
+    assert "is not the same kind of database as DATABASE_URL" in refused.stderr
