@@ -150,6 +150,48 @@ def growth_table(rows: list[dict], target: float = GROWTH_TARGET) -> str:
 # -- one size, in its own process ----------------------------------------------------------------
 
 
+def growth_member(org, name: str, role, password: str):
+    """A user of the growth bench's own (`bench-growth-<name>-<slug>`), in no team: `make
+    bench`'s users (`bench-tablet-…`, `bench-supervisor-…`) and their passwords are left alone,
+    so a growth run started beside it breaks neither run (their figures, though, are shared)."""
+    from alliance_app.accounts.models import Membership, User
+
+    user, _created = User.objects.get_or_create(
+        username=f"{data.BENCH_PREFIX}growth-{name}-{org.slug}"[:150],
+        defaults={"first_name": "Bench", "last_name": name.title()},
+    )
+    user.set_password(password)
+    user.save()
+    Membership.objects.update_or_create(
+        user=user, defaults={"organization": org, "role": role, "team": None}
+    )
+    return user
+
+
+def growth_supervisor(org, password: str, therapists: int) -> dict:
+    """A supervisor of whole teams, taken by name, adding up to about `therapists` therapists
+    (as `data.bench_supervisor` chooses them)."""
+    from django.db.models import Count, Q
+
+    from alliance_app.accounts.models import Membership, Role, Team
+
+    teams = (
+        Team.objects.filter(organization=org)
+        .annotate(n=Count("members", filter=Q(members__role=Role.THERAPIST)))
+        .filter(n__gt=0)
+        .order_by("name")
+    )
+    chosen, total = [], 0
+    for team in teams:
+        if total >= therapists:
+            break
+        chosen.append(team)
+        total += team.n
+    user = growth_member(org, "supervisor", Role.SUPERVISOR, password)
+    Membership.objects.get(user=user).supervised_teams.set(chosen)
+    return {"username": user.username, "teams": len(chosen), "team_therapists": total}
+
+
 class GrowthBench(Bench):
     """`make bench`'s latency phases on one database, set up with only what the pages need."""
 
@@ -208,7 +250,7 @@ class GrowthBench(Bench):
         self.bench_password = "growth-" + self.work.name
         supervisor = self.personas["supervisor"]
         if abs(supervisor["team_therapists"] - args.team_size) > 0.2 * args.team_size:
-            made = data.bench_supervisor(self.org, self.bench_password, args.team_size)
+            made = growth_supervisor(self.org, self.bench_password, args.team_size)
             self.personas["supervisor"] = {**made, "synthetic": True}
         self.personas["supervisor"].update(
             data.team_figures(self.org, self.personas["supervisor"]["username"])
@@ -218,6 +260,7 @@ class GrowthBench(Bench):
         )
         self.personas["training"] = data.bench_training(self.org)
         say(f"personas: {json.dumps(self.personas)}")
+        from alliance_app.accounts.models import Role
         from alliance_app.research.models import AllianceOutcomeFit
 
         if not AllianceOutcomeFit.objects.filter(organization=self.org).exists():
@@ -232,7 +275,7 @@ class GrowthBench(Bench):
             began = time.monotonic()
             server.manage(self.env, "fit_expected_response", "--organization-slug", self.slug)
             self.timings["fit_expected_response_s"] = round(time.monotonic() - began, 1)
-        self.bench_user = data.bench_therapist(self.org, self.bench_password)
+        self.bench_user = growth_member(self.org, "tablet", Role.THERAPIST, self.bench_password)
         data.remove_bench_clients(self.bench_user)
         per_client = 80  # sessions per bench client, two scales each
         rate = args.max_rate
