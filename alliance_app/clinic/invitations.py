@@ -53,14 +53,16 @@ def invite(
     team: Team | None,
     supervised_teams: Iterable[Team] = (),
     language: str = "",
-    invited_by: User,
+    invited_by: User | None,
     request: HttpRequest | None,
+    send: bool = True,
 ) -> Invitation:
     """Create the colleague's inactive account and membership, and e-mail them the link.
 
     ValidationError for an address already in use or teams of another organisation. The
     invitation is saved before the e-mail goes: if the mail server fails (smtplib.SMTPException
-    or OSError, raised), the invitation stands and can be sent again.
+    or OSError, raised), the invitation stands and can be sent again. `send=False` leaves the
+    sending to a `resend` (`manage.py start_organization` sends once its organisation is saved).
     """
     email = email.strip().lower()
     supervised_teams = list(supervised_teams) if role == Role.SUPERVISOR else []
@@ -99,11 +101,12 @@ def invite(
             obj=user,
             detail=f"{email} as {role}",
         )
-    _send(invitation, token, request)
+    if send:
+        _send(invitation, token, request)
     return invitation
 
 
-def resend(invitation: Invitation, *, by: User, request: HttpRequest | None) -> Invitation:
+def resend(invitation: Invitation, *, by: User | None, request: HttpRequest | None) -> Invitation:
     """A new link and a new expiry (the old link stops working), sent again; also after a
     withdrawal, which this undoes."""
     if invitation.accepted_at is not None:
