@@ -282,7 +282,7 @@ class GrowthBench(Bench):
 
         def pool(name: str, seconds: int) -> list:
             clients = max(1, -(-rate * seconds // per_client))
-            return data.create_pool(self.org, self.bench_user, name, clients, 40)
+            return data.create_pool(self.org, self.bench_user, f"growth-{name}", clients, 40)
 
         self.tablet_pool = pool("tablet", 0)
         self.warm_pool = pool("warm", args.warmup)
