@@ -700,3 +700,22 @@ def test_the_report_text_shows_misses_redis_weights_and_skipped_pages():
     assert "repeat  41,000 (≤ 60,000: ok)" in text
     assert "6,100 gzipped, 5,000 in Brotli" in text
     assert "profile of caseload: results/profiles-x/caseload.txt" in text
+
+
+def test_profile_request_profiles_the_second_request_and_refuses_an_error(tmp_path):
+    from types import SimpleNamespace
+
+    from bench.run import profile_request
+
+    made = []
+
+    def request():
+        made.append(sum(range(20_000)))
+        return SimpleNamespace(status_code=200)
+
+    seconds = profile_request(request, tmp_path / "page.txt")
+    assert len(made) == 2 and seconds >= 0
+    assert "request" in (tmp_path / "page.txt").read_text()
+    with pytest.raises(RuntimeError, match="answered 500"):
+        profile_request(lambda: SimpleNamespace(status_code=500), tmp_path / "error.txt")
+    assert not (tmp_path / "error.txt").exists()
