@@ -87,6 +87,9 @@ def figures(
     episode's state and the client's age band come with them, so that costs no query.
     """
     ids = list(therapist_ids)
+    # Each episode's sessions counted from the session index, not joined: a join would repeat
+    # every episode once per session, to be counted back with DISTINCT.
+    sessions = _count(TherapySession.objects.filter(episode=OuterRef("pk")), "episode")
     caseloads = [
         stats.Caseload(**row)
         for row in Episode.objects.filter(therapist_id__in=ids)
@@ -94,9 +97,9 @@ def figures(
         .values("therapist_id")
         .annotate(
             active_clients=Count("client_id", filter=Q(closed__isnull=True), distinct=True),
-            closed_episodes=Count("pk", filter=Q(closed__isnull=False), distinct=True),
-            unplanned_closures=Count("pk", filter=Q(closure=Closure.UNPLANNED), distinct=True),
-            sessions=Count("sessions"),
+            closed_episodes=Count("pk", filter=Q(closed__isnull=False)),
+            unplanned_closures=Count("pk", filter=Q(closure=Closure.UNPLANNED)),
+            sessions=Coalesce(Sum(sessions), Value(0)),
         )
     ]
     alliance = [
