@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import data, load, server
-from .run import Bench, parse_args, say
+from .run import Bench, admin_username, parse_args, say
 
 ROOT = server.ROOT
 GROWTH_TARGET = 1.3
@@ -259,6 +259,7 @@ class GrowthBench(Bench):
             self.org, self.personas["supervisor"]["username"]
         )
         self.personas["training"] = data.bench_training(self.org)
+        self.personas["admin"] = {"username": admin_username(self.org)}
         say(f"personas: {json.dumps(self.personas)}")
         from alliance_app.accounts.models import Role
         from alliance_app.research.models import AllianceOutcomeFit
