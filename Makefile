@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate demo screenshots bench clean
+.PHONY: install run test lint format migrate demo screenshots bench bench-growth bench-scaleout bench-restart clean
 
 # The compiled catalogues (.mo) are not in git: each is made from its .po, again when it changes.
 PO_FILES := $(wildcard locale/*/LC_MESSAGES/django.po)
@@ -51,6 +51,19 @@ screenshots: install
 # The benchmark on PostgreSQL with the scaled data (bench/README.md); BENCH_ARGS=--reseed seeds anew.
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Each page's p95 at 1x (make bench's data) and 5x the data (alliance_bench_5x, seeded once).
+bench-growth: install
+	$(PY) -m bench.growth $(BENCH_ARGS)
+
+# The dashboards on a streaming replica of the bench's server (pg_basebackup into a temporary
+# folder, a second postgres on another port, removed at the end): p95 with and without it.
+bench-scaleout: install
+	$(PY) -m bench.scaleout $(BENCH_ARGS)
+
+# A no-loss run on a temporary PostgreSQL of the bench's own, restarted half-way.
+bench-restart: install
+	$(PY) -m bench.restart $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

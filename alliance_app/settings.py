@@ -13,6 +13,8 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from alliance_app.lib.email_url import parse_email_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -91,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "alliance_app.lib.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,6 +136,31 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Read replicas (PostgreSQL streaming replicas of DATABASE_URL), comma-separated: replica1, ...
+# Dashboards, statistics and exports read from them; every write, and a browser's reads for
+# REPLICA_PIN_SECONDS after its own write, go to the primary (alliance_app/lib/db_router.py).
+DATABASE_REPLICAS = []
+for _number, _url in enumerate(envlist("DATABASE_REPLICA_URLS", []), start=1):
+    _replica = dj_database_url.parse(
+        _url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    if _replica["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured(
+            f"DATABASE_REPLICA_URLS: replica {_number} is not the same kind of database as "
+            "DATABASE_URL"
+        )
+    if "postgresql" in _replica["ENGINE"]:
+        # A replica that does not answer is skipped after this long, not waited for.
+        _replica["OPTIONS"] = {"connect_timeout": 2, **_replica.get("OPTIONS", {})}
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica{_number}")
+REPLICA_PIN_SECONDS = envint("REPLICA_PIN_SECONDS", 5)
+# A replica that failed is not asked again for this many seconds (per app process).
+REPLICA_DOWN_SECONDS = 30
+if DATABASE_REPLICAS:
+    DATABASE_ROUTERS = ["alliance_app.lib.db_router.ReplicaRouter"]
+    MIDDLEWARE.append("alliance_app.lib.db_router.ReplicaPinMiddleware")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -310,6 +338,25 @@ UNLOCK_WINDOW_SECONDS = envint("UNLOCK_WINDOW_SECONDS", 900)
 REMOTE_LINKS_PER_HOUR = envint("REMOTE_LINKS_PER_HOUR", 30)
 # Exports read the database this many rows at a time: memory held against round trips.
 EXPORT_CHUNK_ROWS = 2000
+
+# E-mail (invitations, password resets, rating links): EMAIL_URL as described in
+# alliance_app/lib/email_url.py. Without it, DEBUG prints messages in the terminal and production
+# hands them to an SMTP server on localhost:25 (Django's default), a local relay.
+_EMAIL_URL = os.environ.get("EMAIL_URL", "").strip()
+if _EMAIL_URL:
+    globals().update(parse_email_url(_EMAIL_URL))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("EMAIL_FROM", "").strip() or "Alliance <alliance@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A mail server that stops answering fails the send after this many seconds, not never.
+EMAIL_TIMEOUT = 30
+# Links in e-mails sent without a request to build them from (the scheduled-links timer).
+SITE_URL = os.environ.get("SITE_URL", "").strip().rstrip("/") or "http://127.0.0.1:8000"
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://, not {SITE_URL!r}")
+# An invitation link to a new colleague works for this many days.
+INVITATION_DAYS = envint("INVITATION_DAYS", 7)
 
 LOGGING = {
     "version": 1,

@@ -7,14 +7,20 @@ from alliance_app.accounts import languages, two_factor
 from alliance_app.accounts import views as accounts_views
 from alliance_app.accounts.forms import LoginForm
 from alliance_app.clinic import views as clinic_views
+from alliance_app.clinic import views_contact as contact_views
+from alliance_app.clinic import views_invitations as invitation_views
+from alliance_app.clinic import views_password_reset as password_reset_views
+from alliance_app.clinic import views_staff as staff_views
 from alliance_app.dashboards import clients as client_views
 from alliance_app.dashboards import expected as expected_views
 from alliance_app.dashboards import supervision as supervision_views
 from alliance_app.dashboards import views as dashboard_views
+from alliance_app.dashboards import views_settings as settings_views
 from alliance_app.feedback import views as feedback_views
 from alliance_app.feedback import views_fhir as fhir_views
 from alliance_app.feedback import views_handover as handover_views
 from alliance_app.feedback import views_imports as import_views
+from alliance_app.feedback import views_link_emails as link_email_views
 from alliance_app.research import views_analysis as analysis_views
 from alliance_app.research import views_cases as case_views
 from alliance_app.research import views_export as research_export_views
@@ -41,6 +47,27 @@ urlpatterns = [
         two_factor.recovery_codes,
         name="two_factor_recovery",
     ),
+    path(
+        "account/password-reset/",
+        password_reset_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "account/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "account/reset/<uidb64>/<token>/",
+        password_reset_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "account/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("invitation/<str:token>/", invitation_views.accept, name="invitation_accept"),
     path("healthz", accounts_views.healthz, name="healthz"),
     # Dashboards
     path("caseload/", dashboard_views.caseload_view, name="caseload"),
@@ -55,6 +82,7 @@ urlpatterns = [
         dashboard_views.flag_action,
         name="flag_action",
     ),
+    path("settings/", settings_views.organization_settings, name="organization_settings"),
     path("expected-response/", expected_views.expected_response, name="expected_response"),
     path("expected-response/fit/", expected_views.expected_fit, name="expected_fit"),
     path("expected-response/upload/", expected_views.expected_upload, name="expected_upload"),
@@ -98,6 +126,24 @@ urlpatterns = [
         name="paper_import_template",
     ),
     path("imports/fhir/", fhir_views.fhir_import, name="fhir_import"),
+    # Staff and teams, for organisation admins
+    path("staff/", staff_views.staff_list, name="staff_list"),
+    path("staff/invite/", invitation_views.invite, name="staff_invite"),
+    path(
+        "staff/invitations/<int:pk>/resend/",
+        invitation_views.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "staff/invitations/<int:pk>/withdraw/",
+        invitation_views.invitation_withdraw,
+        name="invitation_withdraw",
+    ),
+    path("staff/<int:pk>/", staff_views.staff_edit, name="staff_edit"),
+    path("staff/<int:pk>/active/", staff_views.staff_active, name="staff_active"),
+    path("teams/", staff_views.team_list, name="team_list"),
+    path("teams/<int:pk>/", staff_views.team_edit, name="team_edit"),
+    path("teams/<int:pk>/merge/", staff_views.team_merge, name="team_merge"),
     # Therapist
     path("clients/new/", clinic_views.client_new, name="client_new"),
     path("clients/<int:pk>/", client_views.client_detail, name="client_detail"),
@@ -116,6 +162,13 @@ urlpatterns = [
     path("sessions/<int:pk>/hand-over/", feedback_views.hand_over, name="hand_over"),
     path("sessions/<int:pk>/links/", feedback_views.link_create, name="link_create"),
     path("links/<int:pk>/", feedback_views.link_detail, name="link_detail"),
+    path("clients/<int:pk>/contact/", contact_views.client_contact, name="client_contact"),
+    path("sessions/<int:pk>/link-emails/", link_email_views.link_emails, name="link_emails"),
+    path(
+        "link-emails/<int:pk>/cancel/",
+        link_email_views.link_email_cancel_view,
+        name="link_email_cancel",
+    ),
     path("ratings/<int:pk>/", feedback_views.rating_result, name="rating_result"),
     # Client mode on the tablet
     path("rate/", feedback_views.client_rate, name="client_rate"),

@@ -1,6 +1,7 @@
 import pytest
 
 from tests import factories
+from tests.smtp import smtp_server  # noqa: F401 (a fixture: a local SMTP server)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ The list of URLs comes from the URL configuration itself: a new URL without a ro
 tenant isolation is tested in test_tenant_isolation.py.
 """
 
+import secrets
 from datetime import date
 
 import pytest
@@ -12,7 +13,8 @@ from django.core import signing
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from alliance_app.accounts.models import Role
+from alliance_app.accounts.models import Invitation, Role
+from alliance_app.clinic.invitations import token_hash as invitation_token_hash
 from alliance_app.feedback.links import remote_link_create
 from alliance_app.feedback.views import TABLET_SALT
 from alliance_app.measures import TensionAnswer
@@ -101,9 +103,38 @@ def a_band(w: World):
     return expected_band_load(w.org)
 
 
+def a_link_email(w: World):
+    """A rating link e-mail waiting to be sent to the first organisation's client."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alliance_app.feedback.models import RatingLinkEmail
+
+    return RatingLinkEmail.objects.create(
+        session=w.session,
+        instrument="outcome-adult",
+        send_at=timezone.now() + timedelta(hours=1),
+        created_by=w.users["therapist"],
+    )
+
+
 def a_case_set(w: World):
     """A case set of the first organisation (its cases do not change who may open it)."""
     return CaseSet.objects.create(organization=w.org, title="Week 3")
+
+
+def an_invitation(w: World) -> tuple:
+    """An open invitation of the first organisation, and the token of its link."""
+    token = secrets.token_urlsafe(16)
+    invited = factories.user(w.org)
+    invitation = Invitation.objects.create(
+        organization=w.org,
+        user=invited,
+        email=f"{invited.username}@a.example",
+        token_hash=invitation_token_hash(token),
+    )
+    return invitation, token
 
 
 MATRIX = {
@@ -116,6 +147,18 @@ MATRIX = {
     "two_factor_verify": row("get", lambda w: reverse("two_factor_verify"), *OUT, *(200,) * 6),
     # Recovery codes need a verified login; a member without an authenticator is sent to set one up.
     "two_factor_recovery": row("get", lambda w: reverse("two_factor_recovery"), *(302,) * 8),
+    # Password reset and invitation links need no login; a bogus reset link gets its own page.
+    "password_reset": row("get", lambda w: reverse("password_reset"), *(200,) * 8),
+    "password_reset_done": row("get", lambda w: reverse("password_reset_done"), *(200,) * 8),
+    "password_reset_confirm": row(
+        "get", lambda w: reverse("password_reset_confirm", args=["MQ", "x-y"]), *(200,) * 8
+    ),
+    "password_reset_complete": row(
+        "get", lambda w: reverse("password_reset_complete"), *(200,) * 8
+    ),
+    "invitation_accept": row(
+        "get", lambda w: reverse("invitation_accept", args=[an_invitation(w)[1]]), *(200,) * 8
+    ),
     "caseload": row("get", lambda w: "/caseload/", *OUT, 200, 200, 200, 200, 403, 403),
     "language_setting": row("get", lambda w: reverse("language_setting"), *OUT, *(200,) * 6),
     "inbox": row("get", lambda w: "/inbox/", *OUT, 403, 403, 200, 200, 200, 200),
@@ -250,6 +293,9 @@ MATRIX = {
         404,
     ),
     "exports": row("get", lambda w: "/exports/", *OUT, *(200,) * 6),
+    "organization_settings": row(
+        "get", lambda w: reverse("organization_settings"), *OUT, 403, 403, 403, 403, 200, 200
+    ),
     "export": row("get", lambda w: "/exports/ratings.csv", *OUT, *(200,) * 6),
     # The organisation's ratings as FHIR NDJSON: admins only.
     "fhir_export": row("get", lambda w: reverse("fhir_export"), *OUT, 403, 403, 403, 403, 200, 200),
@@ -395,6 +441,41 @@ MATRIX = {
         200,
         404,
     ),
+    # The client's e-mail address and the rating links e-mailed to them: their own therapist
+    # only; a supervisor or admin who sees the client gets 403.
+    "client_contact": row(
+        "get",
+        lambda w: reverse("client_contact", args=[w.client.pk]),
+        *OUT,
+        200,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "link_emails": row(
+        "get",
+        lambda w: reverse("link_emails", args=[w.session.pk]),
+        *OUT,
+        200,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
+    "link_email_cancel": row(
+        "post",
+        lambda w: reverse("link_email_cancel", args=[a_link_email(w).pk]),
+        *OUT,
+        302,
+        404,
+        403,
+        404,
+        403,
+        404,
+    ),
     "rating_result": row(
         "get",
         lambda w: reverse("rating_result", args=[w.rating.pk]),
@@ -424,6 +505,80 @@ MATRIX = {
     ),
     "remote_rate": row("get", lambda w: reverse("remote_rate", args=[w.token]), *(200,) * 8),
     "remote_thanks": row("get", lambda w: "/r-done/", *(200,) * 8),
+    # Organisation admins keep their own organisation's staff and teams.
+    "staff_list": row("get", lambda w: reverse("staff_list"), *OUT, 403, 403, 403, 403, 200, 200),
+    "staff_edit": row(
+        "get",
+        lambda w: reverse("staff_edit", args=[w.users["therapist"].pk]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        200,
+        404,
+    ),
+    # The admin's empty request says nothing to do: back to the colleague's page.
+    "staff_active": row(
+        "post",
+        lambda w: reverse("staff_active", args=[w.users["therapist"].pk]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        302,
+        404,
+    ),
+    "staff_invite": row(
+        "get", lambda w: reverse("staff_invite"), *OUT, 403, 403, 403, 403, 200, 200
+    ),
+    # The admin's empty request sends the invitation again or withdraws it: back to the staff page.
+    "invitation_resend": row(
+        "post",
+        lambda w: reverse("invitation_resend", args=[an_invitation(w)[0].pk]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        302,
+        404,
+    ),
+    "invitation_withdraw": row(
+        "post",
+        lambda w: reverse("invitation_withdraw", args=[an_invitation(w)[0].pk]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        302,
+        404,
+    ),
+    "team_list": row("get", lambda w: reverse("team_list"), *OUT, 403, 403, 403, 403, 200, 200),
+    "team_edit": row(
+        "get",
+        lambda w: reverse("team_edit", args=[w.users["therapist"].membership.team_id]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        200,
+        404,
+    ),
+    "team_merge": row(
+        "get",
+        lambda w: reverse("team_merge", args=[w.users["therapist"].membership.team_id]),
+        *OUT,
+        403,
+        403,
+        403,
+        403,
+        200,
+        404,
+    ),
     "audit_log": row("get", lambda w: reverse("audit_log"), *OUT, 403, 403, 403, 403, 200, 200),
     "audit_export": row(
         "get", lambda w: reverse("audit_export"), *OUT, 403, 403, 403, 403, 200, 200

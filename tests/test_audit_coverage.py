@@ -18,7 +18,7 @@ from alliance_app.audit.models import AuditEntry
 from alliance_app.clinic.models import Client
 from tests import factories
 from tests.factories import rate
-from tests.test_access_matrix import World
+from tests.test_access_matrix import World, a_link_email
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,9 @@ RECORD_OF = {
     "hand_over": lambda w: w.session,
     "link_create": lambda w: w.session,
     "link_detail": lambda w: w.link,
+    "client_contact": lambda w: w.client,
+    "link_emails": lambda w: w.session,
+    "link_email_cancel": a_link_email,
     "rating_result": lambda w: w.rating,
     "flag_action": lambda w: w.flag,
     "flag_reflection": lambda w: w.tension_flag,
@@ -58,6 +61,13 @@ NOT_CLIENT_RECORDS = {
     "training_evaluation": "a training's figures summed over therapists, no client named",
     "case_set_detail": "teaching cases by session number, no client code, date or id",
     "case_set_pdf": "teaching cases by session number, no client code, date or id",
+    "staff_edit": "a colleague's name, e-mail, role and teams",
+    "staff_active": "a colleague; a refused deactivation lists the codes of the clients to hand "
+    "over, and nothing else of theirs",
+    "team_edit": "a team's name",
+    "invitation_resend": "a colleague's invitation, sent again: shows nothing, recorded",
+    "invitation_withdraw": "a colleague's invitation, withdrawn: shows nothing, recorded",
+    "team_merge": "a team's name and counts of its members, supervisors and clients",
 }
 # The other parts of those URLs.
 OTHER_ARGS = {"action": "acknowledge"}

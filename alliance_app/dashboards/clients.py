@@ -37,6 +37,7 @@ from alliance_app.feedback.models import (
 )
 from alliance_app.feedback.records import client_data
 from alliance_app.feedback.services import episode_close, instrument_for_client
+from alliance_app.lib.db_router import replica_reads
 
 from . import charts, stats
 from .selectors import rating_rows
@@ -52,6 +53,7 @@ def scales_left(today: TherapySession) -> set[str]:
 
 
 @login_required
+@replica_reads
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A client's current (or latest) episode: chart, flags, sessions, and today's session.
 

@@ -29,6 +29,7 @@ from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import OPEN_STATUSES, Flag, FlagKindChoice, FlagStatus
 from alliance_app.feedback.services import flag_acknowledge, flag_resolve
 from alliance_app.lib import tabular
+from alliance_app.lib.db_router import replica_reads
 from alliance_app.measures import AgeBand, FlagRules, Scale, Severity
 from alliance_app.measures.expected import ExpectedResponse
 
@@ -53,6 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@replica_reads
 def caseload_view(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.THERAPIST, Role.SUPERVISOR)
     clients = clients_visible_to(membership).filter(primary_therapist=request.user)
@@ -98,6 +100,7 @@ def _status_choices(*, band_in_use: bool) -> list[tuple[str, str]]:
 
 
 @login_required
+@replica_reads
 def inbox(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.SUPERVISOR, Role.ADMIN)
     therapists = therapists_visible_to(membership).order_by("first_name", "last_name")
@@ -180,6 +183,7 @@ def _names(therapists) -> dict[int, str]:
 
 
 @login_required
+@replica_reads
 def team_statistics(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.SUPERVISOR, Role.ADMIN)
     therapists = list(
@@ -240,6 +244,7 @@ def _rupture_context(figures: stats.Figures) -> dict:
 
 
 @login_required
+@replica_reads
 def overview(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.ADMIN)
     therapists = list(
@@ -320,6 +325,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@replica_reads
 def export(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     """Everything of `dataset` the user may see, as CSV (streamed) or Excel."""
     membership = require_membership(request)

@@ -51,6 +51,7 @@ def test_the_validation_page_and_the_band_on_a_client_chart(page):
     client = fitted_clinic()
     page.set_viewport_size(TALL_TABLET)
     log_in(page, "ada-band", factories.PASSWORD)
+    page.locator("summary", has_text="Teaching").click()
     page.get_by_role("link", name="Expected response").click()
     page.locator("#calibration-chart[data-chart-ready]").wait_for()
     assert page.get_by_test_id("band-in-use").is_visible()
