@@ -84,7 +84,8 @@ def test_an_admin_invites_a_therapist_who_sets_a_password_and_logs_in(
 
     (message,) = smtp_server.messages
     assert message["To"] == "nina.new@clinic.example"
-    assert message["Subject"] == "Your invitation to Alliance at Nord & Sør"
+    # In the language chosen for her, and the organisation's name as written.
+    assert message["Subject"] == "Tu invitación a Alliance en Nord & Sør"
     url = first_url(message)
     assert url.startswith("http://testserver/invitation/")
     invitation = user.invitation
