@@ -1,5 +1,6 @@
 import pytest
 
+from alliance_app.accounts.models import Role
 from tests import factories
 from tests.smtp import smtp_server  # noqa: F401 (a fixture: a local SMTP server)
 
@@ -12,6 +13,22 @@ def org():
 @pytest.fixture
 def therapist(org):
     return factories.user(org)
+
+
+@pytest.fixture
+def admin(org):
+    """An organisation admin of `org`."""
+    return factories.user(org, role=Role.ADMIN, username="ada")
+
+
+@pytest.fixture
+def north(org):
+    return factories.team(org, "North")
+
+
+@pytest.fixture
+def south(org):
+    return factories.team(org, "South")
 
 
 @pytest.fixture

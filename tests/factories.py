@@ -114,3 +114,12 @@ def expected_band_load(org: Organization, source: str = "Network fit 2025", **li
 
     raw = json.dumps(expected_parameters(**lines)).encode()
     return parameters_load(org, raw, by=None, source=source)
+
+
+def logged_in(user: User):
+    """A test client with `user` signed in (no password, no two-factor step)."""
+    from django.test import Client as HttpClient
+
+    http = HttpClient()
+    http.force_login(user)
+    return http

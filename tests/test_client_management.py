@@ -20,6 +20,7 @@ from alliance_app.clinic.services import (
 from alliance_app.feedback.handover import client_hand_over
 from alliance_app.feedback.models import AllianceMonth, OutcomeEnds
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +29,6 @@ TOO_LONG_OR_NAME = (
     "A client code is 1 to 32 letters, digits, dots, hyphens or underscores, starting with a "
     "letter or digit: no spaces, and no names."
 )
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def new_client(http: HttpClient, **changes):

@@ -26,11 +26,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin(org):
-    return factories.user(org, role=Role.ADMIN, username="ada")
-
-
-@pytest.fixture
 def supervisor(org):
     return factories.user(org, role=Role.SUPERVISOR, username="sue")
 

@@ -21,7 +21,7 @@ from alliance_app.feedback import fhir
 from alliance_app.feedback.instruments import catalogue
 from alliance_app.feedback.models import Channel, Flag, Rating
 from tests import factories
-from tests.factories import rate
+from tests.factories import logged_in, rate
 
 pytestmark = pytest.mark.django_db
 
@@ -64,12 +64,6 @@ class World:
 @pytest.fixture
 def world():
     return World()
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def bundle_of(world: World) -> bytes:

@@ -14,27 +14,12 @@ from alliance_app.accounts.models import Invitation, Role, User
 from alliance_app.audit.models import Action, AuditEntry
 from alliance_app.clinic import invitations
 from tests import factories
+from tests.factories import logged_in
 from tests.smtp import first_url
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "quiet-harbour-lantern-42"
-
-
-@pytest.fixture
-def admin(org):
-    return factories.user(org, role=Role.ADMIN, username="ada")
-
-
-@pytest.fixture
-def north(org):
-    return factories.team(org, "North")
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def invite_form(**changes) -> dict:

@@ -32,7 +32,7 @@ from alliance_app.feedback.link_emails import (
 )
 from alliance_app.feedback.models import LinkEmailStatus, RatingLinkEmail, RemoteLink
 from tests import factories
-from tests.factories import rate
+from tests.factories import logged_in, rate
 from tests.smtp import free_port
 from tests.test_unlock_concurrency import database_for_threads  # noqa: F401 (a fixture)
 
@@ -61,12 +61,6 @@ def client_with_address(adult):
 def http(therapist) -> HttpClient:
     http = HttpClient()
     http.force_login(therapist)
-    return http
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
     return http
 
 

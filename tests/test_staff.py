@@ -19,29 +19,9 @@ from alliance_app.audit.models import Action, AuditEntry
 from alliance_app.clinic.models import Episode
 from alliance_app.clinic.staff import StaffStatus, login_sessions_end, staff_status
 from tests import factories
+from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
-
-
-@pytest.fixture
-def admin(org):
-    return factories.user(org, role=Role.ADMIN, username="ada")
-
-
-@pytest.fixture
-def north(org):
-    return factories.team(org, "North")
-
-
-@pytest.fixture
-def south(org):
-    return factories.team(org, "South")
 
 
 def edit(http: HttpClient, member: User, **changes):

@@ -3,37 +3,16 @@ organisation, refused in words; a merge moves members and supervision in one go,
 pages count the merged members' work for the team they joined."""
 
 import pytest
-from django.test import Client as HttpClient
 from django.urls import reverse
 
 from alliance_app.accounts.models import Membership, Role, Team
 from alliance_app.audit.models import Action, AuditEntry
 from alliance_app.clinic.staff import team_merge
 from tests import factories
+from tests.factories import logged_in
 from tests.test_dashboards import World
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
-
-
-@pytest.fixture
-def admin(org):
-    return factories.user(org, role=Role.ADMIN, username="ada")
-
-
-@pytest.fixture
-def north(org):
-    return factories.team(org, "North")
-
-
-@pytest.fixture
-def south(org):
-    return factories.team(org, "South")
 
 
 def test_the_teams_page_counts_members_and_supervisors(org, admin, north, south):
