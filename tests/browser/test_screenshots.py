@@ -167,3 +167,23 @@ def test_the_expected_response_band(browser, live_server, shots):
     assert fits(page)
     page.screenshot(path=shots / "expected-response.png", full_page=True)
     context.close()
+
+
+def test_the_admins_pages_on_demo_data(browser, live_server, shots):
+    """The README's pictures of running a clinic: the staff page and the settings preview, on a
+    tablet in portrait."""
+    call_command("seed_demo", stdout=StringIO())
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 820, "height": 1180})
+    page = context.new_page()
+    log_in(page, "admin", "alliance-demo")
+    page.goto("/staff/")
+    assert fits(page)
+    page.screenshot(path=shots / "staff.png", full_page=True)
+    page.goto("/settings/")
+    page.get_by_label("Alliance cutoff").fill("38")
+    page.get_by_role("button", name="Show what this would change").click()
+    page.get_by_test_id("settings-preview").wait_for()
+    assert fits(page)
+    page.get_by_test_id("settings-preview").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "settings-preview.png")
+    context.close()
