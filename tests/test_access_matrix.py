@@ -76,6 +76,8 @@ class World:
             session=self.session, scale="outcome", created_by=self.users["therapist"]
         )
         self.link, self.token = created.link, created.token
+        # The other organisation's link, which its admin's autocomplete may offer.
+        remote_link_create(session=ids["ZQB-1"][1], scale="outcome", created_by=outsider)
         self.tablet_token = signing.dumps(
             [self.session.pk, "session-adult", "client", ""], salt=TABLET_SALT
         )

@@ -262,7 +262,7 @@ PAGES = {
     # reads the episode's ruptures for the chart
     "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w["first"]]), 11),
     # the inbox chooses its page of flags, then reads those flags with their rows
-    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 7),
+    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 8),
     # the team pages count ruptures by therapist and status: one query (tests/test_supervision
     # pins them again on data with ruptures)
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),

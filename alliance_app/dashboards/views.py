@@ -109,7 +109,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
         if membership.role == Role.SUPERVISOR
         else Team.objects.filter(organization=membership.organization)
     )
-    flags = flags_visible_to(membership)
+    if membership.role == Role.SUPERVISOR:
+        # The supervisor's clients (their teams', about a thousand at most) read first: as a
+        # subquery, the OR of its visibility rules made the planner read every open flag of the
+        # organisation and scan its clients; as a list, the flags come from their client index.
+        visible = list(clients_visible_to(membership).values_list("pk", flat=True))
+        flags = Flag.objects.filter(client_id__in=visible)
+    else:
+        flags = flags_visible_to(membership)
     filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
     if filters["therapist"].isdigit():
         flags = flags.filter(client__primary_therapist_id=int(filters["therapist"]))

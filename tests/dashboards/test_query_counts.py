@@ -38,7 +38,7 @@ PAGES = {
     "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w.first]), 12),
     # the therapists and teams for the filters, the count, the page's flags chosen, then read
     # with their rows, which of them one may reflect on
-    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 8),
+    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 9),
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 7),
     "overview": (Role.ADMIN, lambda w: reverse("overview"), 8),
     "supervision_index": (Role.SUPERVISOR, lambda w: reverse("supervision_index"), 5),
