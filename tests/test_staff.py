@@ -363,3 +363,25 @@ def test_the_menu_offers_staff_and_teams_to_admins_under_organisation(org, admin
     assert labels[:2] == ["Staff", "Teams"]
     caseload = logged_in(therapist).get(reverse("caseload")).context["navigation"]
     assert not any(item.get("menu") for item in caseload)
+
+
+def test_the_staff_page_shows_fifty_at_a_time_and_finds_by_name_or_address(org, admin, north):
+    for number in range(55):
+        factories.user(org, team=north, username=f"member{number:02d}")
+    User.objects.filter(username="member07").update(first_name="Quentin", last_name="Okonkwo")
+    User.objects.filter(username="member12").update(email="q.member12@clinic.example")
+    http = logged_in(admin)
+    first = http.get(reverse("staff_list"))
+    assert len(first.context["rows"]) == 50
+    assert first.context["page"].paginator.count == 56  # the 55 and the admin
+    second = http.get(reverse("staff_list"), {"page": 2})
+    assert len(second.context["rows"]) == 6
+    found = http.get(reverse("staff_list"), {"q": "okonk"})
+    assert [member.username for member, *_ in found.context["rows"]] == ["member07"]
+    by_address = http.get(reverse("staff_list"), {"q": "12@clinic"})
+    assert [member.username for member, *_ in by_address.context["rows"]] == ["member12"]
+    none = http.get(reverse("staff_list"), {"q": "nobody-at-all"})
+    assert none.context["rows"] == [] and 'data-testid="staff-none"' in none.text
+    # Another organisation's member is never found.
+    factories.user(factories.organization("Other"), username="okonkwo-elsewhere")
+    assert len(http.get(reverse("staff_list"), {"q": "okonk"}).context["rows"]) == 1

@@ -3,6 +3,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,6 +18,8 @@ from alliance_app.audit.services import audit_record
 
 from . import staff
 from .forms_staff import StaffForm, TeamForm, TeamMergeForm
+
+STAFF_PAGE_SIZE = 50
 
 
 def _member(membership: Membership, pk: int) -> User:
@@ -35,13 +39,27 @@ def _team(membership: Membership, pk: int) -> Team:
 @login_required
 def staff_list(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.ADMIN)
-    members = list(staff.staff_of(membership.organization))
+    query = request.GET.get("q", "").strip()[:100]
+    members = staff.staff_of(membership.organization)
+    if query:
+        members = members.filter(
+            Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+            | Q(email__icontains=query)
+            | Q(username__icontains=query)
+        )
+    # A page of 50 at a time, so a large organisation's page costs what a small one's does.
+    page = Paginator(members, STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = []
-    for member in members:
+    for member in page.object_list:
         status = staff.staff_status(member, now)
         rows.append((member, status, staff.STATUS_LABELS[status]))
-    return render(request, "clinic/staff_list.html", {"rows": rows})
+    return render(
+        request,
+        "clinic/staff_list.html",
+        {"rows": rows, "page": page, "query": query, "filters": {"q": query} if query else {}},
+    )
 
 
 @login_required
