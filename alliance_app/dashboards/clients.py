@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role
@@ -52,6 +53,7 @@ def scales_left(today: TherapySession) -> set[str]:
     return set(ScaleChoice.values) - {rating.scale for rating in today.ratings.all()}
 
 
+@gzip_page
 @login_required
 @replica_reads
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 
 from alliance_app.accounts.access import (
     PeerScope,
@@ -72,6 +73,7 @@ def supervision_index(request: HttpRequest) -> HttpResponse:
     )
 
 
+@gzip_page
 @login_required
 @replica_reads
 def supervision(request: HttpRequest, pk: int) -> HttpResponse:

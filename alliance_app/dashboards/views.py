@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role, therapists_visible_to
@@ -53,6 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(LANDING[require_membership(request).role])
 
 
+@gzip_page
 @login_required
 @replica_reads
 def caseload_view(request: HttpRequest) -> HttpResponse:
@@ -99,6 +101,7 @@ def _status_choices(*, band_in_use: bool) -> list[tuple[str, str]]:
     return choices
 
 
+@gzip_page
 @login_required
 @replica_reads
 def inbox(request: HttpRequest) -> HttpResponse:
@@ -189,6 +192,7 @@ def _names(therapists) -> dict[int, str]:
     return {user.pk: str(user) for user in therapists}
 
 
+@gzip_page
 @login_required
 @replica_reads
 def team_statistics(request: HttpRequest) -> HttpResponse:
@@ -250,6 +254,7 @@ def _rupture_context(figures: stats.Figures) -> dict:
     }
 
 
+@gzip_page
 @login_required
 @replica_reads
 def overview(request: HttpRequest) -> HttpResponse:
