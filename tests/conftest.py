@@ -1,4 +1,6 @@
 import pytest
+from django.conf import settings as django_settings
+from django.utils import translation
 
 from alliance_app.accounts.models import Role
 from tests import factories
@@ -39,6 +41,14 @@ def adult(org, therapist):
 @pytest.fixture
 def session_one(adult):
     return factories.therapy_session(factories.episode(adult), number=1)
+
+
+@pytest.fixture(autouse=True)
+def _english_between_tests():
+    """A request leaves its language active in the thread (Django's LocaleMiddleware and ours set
+    it at each request's start, never back): a test that follows must not inherit it."""
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
