@@ -413,3 +413,13 @@ class Invitation(models.Model):
         """Whether the link still sets a password: not accepted, not withdrawn, not expired."""
         now = now or timezone.now()
         return self.accepted_at is None and self.withdrawn_at is None and now < self.expires_at
+
+
+class DataVersion(models.Model):
+    """One row whose counter rises after every committed write the dashboards may read
+    (`accounts.data_version`): cached results are keyed by it."""
+
+    counter = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.counter)
