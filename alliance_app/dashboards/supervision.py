@@ -8,6 +8,7 @@ count of ruptures depends on it (Gumz et al. 2012).
 """
 
 import datetime
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +26,7 @@ from alliance_app.accounts.access import (
     supervision_peers,
     therapists_visible_to,
 )
-from alliance_app.accounts.models import Organization, Role, User
+from alliance_app.accounts.models import Membership, Organization, Role, User
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record_each
 from alliance_app.clinic.access import clients_visible_to
@@ -36,6 +37,7 @@ from alliance_app.measures import pooled_within_sd
 from alliance_app.measures import score_shown as shown
 
 from . import charts, ruptures, selectors
+from .cached import cached_result
 
 # Months back from the current one; "all" is every month.
 PERIODS = {"6": 6, "12": 12, "24": 24, "all": None}
@@ -82,18 +84,30 @@ def supervision(request: HttpRequest, pk: int) -> HttpResponse:
     period = request.GET.get("months", DEFAULT_PERIOD)
     if period not in PERIODS:
         period = DEFAULT_PERIOD
+    # The viewer is part of the key: the episodes listed are those of clients they may see.
+    context, opened = cached_result(
+        "supervision",
+        [therapist.pk, membership.user_id, period],
+        lambda: _supervision_context(membership, therapist, period),
+    )
+    audit_record_each(request, action=Action.CLIENT_VIEWED, object_type="client", objects=opened)
+    return render(
+        request,
+        "dashboards/supervision.html",
+        {"therapist": therapist, "periods": _period_choices(), **context},
+    )
+
+
+def _supervision_context(
+    membership: Membership, therapist: User, period: str
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The page's figures and the clients whose episodes it lists (for the audit entries)."""
     since = _since(PERIODS[period], timezone.localdate())
     peers = supervision_peers(membership, therapist)
     mine = selectors.rupture_tallies([therapist.pk], since=since, monthly=True)
     team = selectors.rupture_tallies(peers.ids, since=since, monthly=False) if peers.ids else None
     sequences = selectors.rupture_list(
         therapist.pk, since=since, clients=clients_visible_to(membership)
-    )
-    audit_record_each(
-        request,
-        action=Action.CLIENT_VIEWED,
-        object_type="client",
-        objects=sorted({(str(seq.client_id), seq.code) for seq in sequences}),
     )
     mine_summary = ruptures.summarise(mine)
     team_summary = ruptures.summarise(team) if team is not None else None
@@ -103,27 +117,22 @@ def supervision(request: HttpRequest, pk: int) -> HttpResponse:
         profiles.append((team_name, team_summary.profile))
     empty = ruptures.Tallies()
     profile = charts.profile_chart(profiles)
-    return render(
-        request,
-        "dashboards/supervision.html",
-        {
-            "therapist": therapist,
-            "period": period,
-            "periods": _period_choices(),
-            "since": since,
-            "mine": mine_summary,
-            "team": team_summary,
-            "team_name": team_name,
-            "rule": rule_in_force(membership.organization),
-            "markers": ruptures.choice_rows(mine, team or empty, ReflectionOptionKind.MARKER),
-            "strategies": ruptures.choice_rows(mine, team or empty, ReflectionOptionKind.STRATEGY),
-            "sequences": [(sequence, _client_link(sequence)) for sequence in sequences],
-            "profile_chart": charts.chart_json(profile),
-            "has_profile": bool(profile["data"]),
-            "month_chart": charts.chart_json(charts.rupture_month_chart(ruptures.by_month(mine))),
-            "chart_config": charts.chart_json(charts.chart_config()),
-        },
-    )
+    context = {
+        "period": period,
+        "since": since,
+        "mine": mine_summary,
+        "team": team_summary,
+        "team_name": team_name,
+        "rule": rule_in_force(membership.organization),
+        "markers": ruptures.choice_rows(mine, team or empty, ReflectionOptionKind.MARKER),
+        "strategies": ruptures.choice_rows(mine, team or empty, ReflectionOptionKind.STRATEGY),
+        "sequences": [(sequence, _client_link(sequence)) for sequence in sequences],
+        "profile_chart": charts.chart_json(profile),
+        "has_profile": bool(profile["data"]),
+        "month_chart": charts.chart_json(charts.rupture_month_chart(ruptures.by_month(mine))),
+        "chart_config": charts.chart_json(charts.chart_config()),
+    }
+    return context, sorted({(str(seq.client_id), seq.code) for seq in sequences})
 
 
 def _since(months: int | None, today: datetime.date) -> datetime.date | None:

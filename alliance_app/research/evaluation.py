@@ -160,6 +160,15 @@ class FigureRule:
     basis_name: Any
     minimum: int
 
+    def __reduce__(self):
+        # Cached evaluations are pickled: a rule travels as its key, its computations being
+        # lambdas.
+        return _figure_rule, (self.key,)
+
+
+def _figure_rule(key: str) -> FigureRule:
+    return next(rule for rule in FIGURES if rule.key == key)
+
 
 def _ended(sums: Sums) -> Sums:
     return _column(sums, "repaired") + _column(sums, "unrepaired")

@@ -24,6 +24,7 @@ from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Closure, Episode
 from alliance_app.dashboards import charts
+from alliance_app.dashboards.cached import cached_result
 from alliance_app.feedback.models import AllianceMonth, Rater, Rupture
 from alliance_app.measures import RuptureStatus
 
@@ -145,6 +146,19 @@ def evaluation_rows(therapist_ids: list[int], windows: Windows) -> list[dict[str
 def training_evaluation(request: HttpRequest, pk: int) -> HttpResponse:
     membership, training = _training(request, pk)
     days, days_note = _days(request.GET.get("days"))
+    context = cached_result(
+        "training_evaluation",
+        [membership.organization_id, training.pk, days],
+        lambda: _evaluation_context(membership, training, days),
+    )
+    return render(
+        request,
+        "research/training_evaluation.html",
+        {"training": training, "days_note": days_note, **context},
+    )
+
+
+def _evaluation_context(membership: Membership, training: Training, days: int) -> dict[str, Any]:
     windows = Windows.around(training.date, days)
     ids = list(clinicians(membership).values_list("pk", flat=True))
     attendees = list(
@@ -155,26 +169,20 @@ def training_evaluation(request: HttpRequest, pk: int) -> HttpResponse:
     attendee_ids = {row[0] for row in attendees}
     sums = evaluation.therapist_sums(evaluation_rows(ids, windows), windows)
     result = evaluation.evaluate(sums, attendee_ids, windows)
-    return render(
-        request,
-        "research/training_evaluation.html",
-        {
-            "training": training,
-            "attendees": [(" ".join(filter(None, row[1:3])) or row[3]) for row in attendees],
-            "without_ratings": len(attendee_ids - set(sums)),
-            "days": days,
-            "days_note": days_note,
-            "limits": (evaluation.MIN_DAYS, evaluation.MAX_DAYS),
-            "windows": windows,
-            "after_unfinished": windows.end > timezone.localdate(),
-            "result": result,
-            "rows": _rows(result),
-            "counts": _count_rows(result),
-            "draws": evaluation.DRAWS,
-            "minimum_therapists": evaluation.MIN_THERAPISTS,
-            "chart_config": charts.chart_json(charts.chart_config()),
-        },
-    )
+    return {
+        "attendees": [(" ".join(filter(None, row[1:3])) or row[3]) for row in attendees],
+        "without_ratings": len(attendee_ids - set(sums)),
+        "days": days,
+        "limits": (evaluation.MIN_DAYS, evaluation.MAX_DAYS),
+        "windows": windows,
+        "after_unfinished": windows.end > timezone.localdate(),
+        "result": result,
+        "rows": _rows(result),
+        "counts": _count_rows(result),
+        "draws": evaluation.DRAWS,
+        "minimum_therapists": evaluation.MIN_THERAPISTS,
+        "chart_config": charts.chart_json(charts.chart_config()),
+    }
 
 
 def _days(raw: str | None) -> tuple[int, str]:

@@ -1,0 +1,50 @@
+"""Results of the expensive pages kept in the cache until the data changes (issue 16).
+
+A result is stored under its name, the data version (`accounts.data_version`, read from the
+database the page reads from, before the data) and the parts that choose it: organisation,
+therapists, request parameters. The language, the time zone and today's date are always part
+of the key, since results hold translated words, dates and windows counted from today. With
+REDIS_URL set the cache is Redis, shared by every process; otherwise each process keeps its own.
+
+Only results go in (figures, rows, chart JSON): never a response, whose CSRF token and user
+belong to one request. Access checks and audit entries run on every request, outside.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone, translation
+
+from alliance_app.accounts import data_version
+from alliance_app.lib.db_router import reading_from
+
+T = TypeVar("T")
+# A result stays correct for as long as the data version holds; this only frees the space.
+TIMEOUT = 60 * 60
+_MISSING = object()
+
+
+def result_key(name: str, parts: Iterable[Any]) -> str:
+    version = data_version.current(reading_from() or DEFAULT_DB_ALIAS)
+    chosen = [
+        *map(str, parts),
+        translation.get_language() or "",
+        timezone.get_current_timezone_name(),
+        timezone.localdate().isoformat(),
+    ]
+    digest = hashlib.sha256("\x1f".join(chosen).encode()).hexdigest()[:32]
+    return f"result:{name}:{version}:{digest}"
+
+
+def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> T:
+    """The result `compute()` gives for these parts at the current data version, computed only
+    when the cache does not hold it yet."""
+    key = result_key(name, parts)
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute()
+        cache.set(key, value, TIMEOUT)
+    return value
