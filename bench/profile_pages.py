@@ -7,7 +7,8 @@ a profile per page, to see where a page's time goes before and after a change.
 The people measured are the bench's (`bench.data.choose_personas`): the therapist nearest 50
 active clients, the client nearest 40 sessions, the supervisor nearest 20 therapists (the bench's
 own `bench-supervisor-<slug>` when no seeded one is near), the busiest therapist of their teams
-for the supervision page, and the organisation's first admin for the overview. Client mode's
+for the supervision page, and the organisation's first admin for the overview, staff and
+settings pages. Client mode's
 `/rate/` is the signed-in floor: it is measured for a session of a therapist of this script's own
 (`bench-profile-<slug>`, in no team, so no dashboard measured sees it).
 
@@ -37,6 +38,8 @@ PAGES = (
     "overview",
     "supervision_index",
     "supervision",
+    "staff",
+    "settings",
 )
 FLOOR = "client_page"
 PROFILE_USERNAME = "bench-profile"
@@ -148,6 +151,8 @@ def urls(chosen: dict) -> dict[str, tuple[str, str]]:
         "inbox": (supervisor, "/inbox/"),
         "team": (supervisor, "/team/"),
         "overview": (chosen["admin"]["username"], "/overview/"),
+        "staff": (chosen["admin"]["username"], "/staff/"),
+        "settings": (chosen["admin"]["username"], "/settings/"),
         "supervision_index": (supervisor, "/supervision/"),
         "supervision": (
             supervisor,
