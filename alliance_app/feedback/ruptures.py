@@ -71,7 +71,11 @@ def points_shown(value: Decimal) -> str:
 def sd_in_force(organization: Organization) -> SDInForce:
     if organization.rupture_sd is not None:
         return SDInForce(organization.rupture_sd, SDSource.FIXED)
-    measured = RuptureSD.objects.filter(organization=organization).first()
+    if type(organization).rupture_sd_measured.is_cached(organization):
+        # Loaded with the organisation (`select_related("rupture_sd_measured")`): no query.
+        measured = getattr(organization, "rupture_sd_measured", None)
+    else:
+        measured = RuptureSD.objects.filter(organization=organization).first()
     if measured is None:
         return SDInForce(DEFAULT_SD_FALLBACK, SDSource.FALLBACK)
     return SDInForce(
@@ -120,17 +124,28 @@ def series_update(
     s: Decimal,
     flag_rules: FlagRules,
     raise_flags: bool = True,
+    session_ratings: list[Rating] | None = None,
 ) -> set[int]:
     """Rewrite one rater's rupture rows in one episode from their session ratings, and flag the
-    ruptures found for the first time. Returns the ids of the ratings newly flagged."""
-    ratings = list(
-        Rating.objects.filter(
-            session__episode=episode,
-            scale=Scale.SESSION.value,
-            rater=rater,
-            rater_label=rater_label,
-        ).select_related("session")
-    )
+    ruptures found for the first time. Returns the ids of the ratings newly flagged.
+
+    `session_ratings`, when the caller has read them, are the episode's session ratings of
+    every rater with their sessions; without them this rater's are read here."""
+    if session_ratings is None:
+        ratings = list(
+            Rating.objects.filter(
+                session__episode=episode,
+                scale=Scale.SESSION.value,
+                rater=rater,
+                rater_label=rater_label,
+            ).select_related("session")
+        )
+    else:
+        ratings = [
+            rating
+            for rating in session_ratings
+            if (rating.rater, rating.rater_label) == (rater, rater_label)
+        ]
     found = ruptures_for(
         [as_point(rating) for rating in ratings],
         s=s,

@@ -130,6 +130,13 @@ def rating_submit(
     try:
         with transaction.atomic():
             rating.save(force_insert=True)
+            # The episode's ratings of this scale, this one with them, read once for both the
+            # rupture rule (this rater's series) and the flags (every earlier rating).
+            scale_ratings = list(
+                Rating.objects.filter(
+                    session__episode=session.episode, scale=rating.scale
+                ).select_related("session")
+            )
             ruptured = set()
             if instrument.scale is Scale.SESSION:
                 ruptured = ruptures.series_update(
@@ -139,6 +146,7 @@ def rating_submit(
                     rules=organization.rupture_rules(),
                     s=ruptures.sd_in_force(organization).value,
                     flag_rules=rules,
+                    session_ratings=scale_ratings,
                 )
             _raise_flags(
                 rating,
@@ -146,6 +154,7 @@ def rating_submit(
                 rules,
                 ruptured=rating.pk in ruptured,
                 expected=organization.expected_response_model(),
+                earlier=[other for other in scale_ratings if other.pk != rating.pk],
             )
             if tension is not None:
                 _store_tension(rating, tension, rules)
@@ -253,20 +262,17 @@ def _raise_flags(
     *,
     ruptured: bool = False,
     expected: ExpectedResponse | None = None,
+    earlier: list[Rating],
 ) -> list[Flag]:
     """Store the flags of DESIGN.md §3 that this rating raises, explained in the active language.
 
     A rating that is a rupture against the rater's own level (`ruptures`) has its rupture flag,
     which says more than a drop from the previous session: the drop flag is then not raised.
     The client's own outcome rating is held against the organisation's expected-response band in
-    use (`expected`), and a not-on-track flag remembers the fit that raised it.
+    use (`expected`), and a not-on-track flag remembers the fit that raised it. `earlier` are the
+    episode's other ratings of the same scale, with their sessions.
     """
     episode = rating.session.episode
-    earlier = (
-        Rating.objects.filter(session__episode=episode, scale=rating.scale)
-        .exclude(pk=rating.pk)
-        .select_related("session")
-    )
     history = [as_point(other) for other in earlier]
     point = as_point(rating, instrument)
     findings = flags_for(point, history, rules)

@@ -69,12 +69,14 @@ TABLET_SALT = "alliance.feedback.tablet"
 CREATED_LINKS_KEY = "alliance_created_links"
 
 
-def _visible_session(request: HttpRequest, pk: int) -> TherapySession:
+def _visible_session(request: HttpRequest, pk: int, *, with_sd: bool = False) -> TherapySession:
+    """The session, if the user may see it, with its episode, client and organisation; `with_sd`
+    loads the organisation's measured rupture SD too, for a rating about to be stored."""
+    related = ["episode__client__organization"]
+    if with_sd:
+        related.append("episode__client__organization__rupture_sd_measured")
     return get_visible(
-        request,
-        TherapySession.objects.select_related("episode__client__organization"),
-        pk,
-        "episode__client",
+        request, TherapySession.objects.select_related(*related), pk, "episode__client"
     )
 
 
@@ -184,7 +186,7 @@ def rate_submit(request: HttpRequest, token: str) -> HttpResponse:
         session_pk, instrument_code, rater, label = signing.loads(token, salt=TABLET_SALT)
     except (signing.BadSignature, ValueError):
         return _refused(_("This form is not valid. Please hand the tablet back."), 400)
-    session = _visible_session(request, session_pk)
+    session = _visible_session(request, session_pk, with_sd=True)
     require_treating(request, session.episode.client)
     try:
         instrument = catalogue().get(instrument_code)
