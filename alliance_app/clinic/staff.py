@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -55,11 +56,20 @@ def staff_of(organization: Organization) -> QuerySet[User]:
     """Every member of the organisation for the staff page, with their membership, team,
     invitation and count of active clients in one query, and their supervised teams in one more,
     however many they are."""
+    # Counted per colleague shown rather than grouped over every client of the organisation:
+    # the database counts a page's 50 after sorting and cutting, not all before.
+    active_clients = (
+        Client.objects.filter(primary_therapist=OuterRef("pk"), active=True)
+        .order_by()
+        .values("primary_therapist")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
     return (
         User.objects.filter(membership__organization=organization)
         .select_related("membership__team", "invitation")
         .prefetch_related("membership__supervised_teams")
-        .annotate(active_clients=Count("primary_clients", filter=Q(primary_clients__active=True)))
+        .annotate(active_clients=Coalesce(Subquery(active_clients), 0))
         .order_by("last_name", "first_name", "username")
     )
 

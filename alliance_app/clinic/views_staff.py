@@ -54,6 +54,10 @@ def staff_list(request: HttpRequest) -> HttpResponse:
     rows = []
     for member in page.object_list:
         status = staff.staff_status(member, now)
+        # Named once per row: the table shows them in three places.
+        member.supervised_names = ", ".join(
+            str(team) for team in member.membership.supervised_teams.all()
+        )
         rows.append((member, status, staff.STATUS_LABELS[status]))
     return render(
         request,

@@ -1,0 +1,139 @@
+"""The staff page, the settings page and a rating sent from the tablet cost the same number of
+queries for a small organisation as for a large one; the staff rows and the settings form, whose
+HTML is cached under a key made of what they show, show an edit at once."""
+
+import re
+
+import pytest
+from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from alliance_app.accounts.models import Organization, Role
+from alliance_app.feedback.models import Flag, Rating, Rupture
+from alliance_app.feedback.views import TABLET_SALT
+from tests import factories
+from tests.factories import logged_in
+
+pytestmark = pytest.mark.django_db
+
+STAFF_QUERIES = 5
+SETTINGS_QUERIES = 3
+SUBMIT_QUERIES = 13
+
+
+@pytest.fixture
+def org():
+    return factories.organization()
+
+
+@pytest.fixture
+def admin(org):
+    return factories.user(org, role=Role.ADMIN, username="ada")
+
+
+def counted(http, method: str, url: str, data=None, **extra) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(http, method)(url, data or {}, **extra)
+    return len(captured), response
+
+
+def add_colleagues(org: Organization, count: int) -> None:
+    team = factories.team(org)
+    for _n in range(count):
+        member = factories.user(org, role=Role.SUPERVISOR, team=team)
+        member.membership.supervised_teams.add(team)
+        factories.client(org, member)
+
+
+@pytest.mark.parametrize("colleagues", [5, 50])
+def test_the_staff_page_takes_a_fixed_number_of_queries(org, admin, colleagues):
+    add_colleagues(org, colleagues)
+    http = logged_in(admin)
+    http.get(reverse("staff_list"))  # the first page after logging in renews the session
+    queries, response = counted(http, "get", reverse("staff_list"))
+    assert response.status_code == 200
+    assert len(response.context["rows"]) == min(colleagues + 1, 50)
+    assert queries == STAFF_QUERIES
+
+
+@pytest.mark.parametrize("clients", [5, 50])
+def test_the_settings_page_takes_a_fixed_number_of_queries(org, admin, clients):
+    for _n in range(clients):
+        factories.client(org, admin)
+    http = logged_in(admin)
+    http.get(reverse("organization_settings"))
+    queries, response = counted(http, "get", reverse("organization_settings"))
+    assert response.status_code == 200
+    assert queries == SETTINGS_QUERIES
+
+
+def submit_path(session_pk: int, instrument: str) -> str:
+    token = signing.dumps([session_pk, instrument, "client", ""], salt=TABLET_SALT)
+    return reverse("rate_submit", args=[token])
+
+
+@pytest.mark.parametrize(("clients", "sessions"), [(5, 5), (50, 20)])
+def test_a_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(org, clients, sessions):
+    therapist = factories.user(org)
+    for _n in range(clients):
+        factories.client(org, therapist)
+    episode = factories.episode(factories.client(org, therapist))
+    rated = [factories.therapy_session(episode, number=n) for n in range(1, sessions + 1)]
+    for session in rated[:-1]:
+        factories.rate(session, "session-adult", "9.5 9.5 9.5 9.5")
+    last = rated[-1]
+    http = logged_in(therapist)
+    http.get(reverse("caseload"))
+    queries, response = counted(
+        http,
+        "post",
+        submit_path(last.pk, "session-adult"),
+        {**dict.fromkeys(factories.SESSION_KEYS, "4.0"), "idempotency_key": str(factories.key())},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 201
+    # A fall to 16 after a run of 38s: a rupture, flagged once, and stored with the rating.
+    assert Rupture.objects.filter(rating__session=last).count() == 1
+    assert Flag.objects.filter(rating__session=last, kind="rupture").count() == 1
+    assert Rating.objects.filter(session=last).count() == 1
+    assert queries == SUBMIT_QUERIES
+
+
+def test_a_colleague_renamed_shows_on_the_staff_page_at_once(org, admin):
+    colleague = factories.user(org, username="tom")
+    http = logged_in(admin)
+    assert "Tom" in http.get(reverse("staff_list")).content.decode()
+    colleague.first_name = "Thomasina"
+    colleague.save()
+    page = http.get(reverse("staff_list")).content.decode()
+    assert "Thomasina" in page
+
+
+def test_a_team_supervised_shows_on_the_staff_page_at_once(org, admin):
+    colleague = factories.user(org, role=Role.SUPERVISOR, username="sue")
+    http = logged_in(admin)
+    assert "Supervises: Harbour" not in http.get(reverse("staff_list")).content.decode()
+    colleague.membership.supervised_teams.add(factories.team(org, "Harbour"))
+    assert "Supervises: Harbour" in http.get(reverse("staff_list")).content.decode()
+
+
+def test_a_setting_changed_shows_on_the_settings_page_at_once(org, admin):
+    def shown(page: str, field: str) -> str:
+        return re.search(rf'<input[^>]*name="{field}"[^>]*value="([^"]*)"', page).group(1)
+
+    http = logged_in(admin)
+    page = http.get(reverse("organization_settings")).content.decode()
+    assert (shown(page, "name"), shown(page, "time_zone")) == (org.name, org.time_zone)
+    Organization.objects.filter(pk=org.pk).update(time_zone="Europe/Oslo", name="Fjord Clinic")
+    page = http.get(reverse("organization_settings")).content.decode()
+    assert (shown(page, "name"), shown(page, "time_zone")) == ("Fjord Clinic", "Europe/Oslo")
+
+
+def test_the_cached_settings_form_carries_each_requests_own_csrf_token(org, admin):
+    # The second is served from the cache.
+    for http in (logged_in(admin), logged_in(admin)):
+        response = http.get(reverse("organization_settings"))
+        token = str(response.context["csrf_token"])
+        assert f'name="csrfmiddlewaretoken" value="{token}"' in response.content.decode()
