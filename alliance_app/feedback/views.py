@@ -25,7 +25,7 @@ from alliance_app.accounts.models import Organization
 from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
-from alliance_app.clinic.access import get_visible, require_treating
+from alliance_app.clinic.access import get_visible, may_treat, require_treating
 from alliance_app.clinic.models import SessionFormat, TherapySession
 from alliance_app.measures import Instrument, Scale
 
@@ -69,15 +69,31 @@ TABLET_SALT = "alliance.feedback.tablet"
 CREATED_LINKS_KEY = "alliance_created_links"
 
 
-def _visible_session(request: HttpRequest, pk: int, *, with_sd: bool = False) -> TherapySession:
-    """The session, if the user may see it, with its episode, client and organisation; `with_sd`
-    loads the organisation's measured rupture SD too, for a rating about to be stored."""
-    related = ["episode__client__organization"]
-    if with_sd:
-        related.append("episode__client__organization__rupture_sd_measured")
+def _visible_session(request: HttpRequest, pk: int) -> TherapySession:
     return get_visible(
-        request, TherapySession.objects.select_related(*related), pk, "episode__client"
+        request,
+        TherapySession.objects.select_related("episode__client__organization"),
+        pk,
+        "episode__client",
     )
+
+
+def _treated_session(request: HttpRequest, pk: int) -> TherapySession:
+    """The session, if the user treats its client (`require_treating`), with its episode, client,
+    organisation and the organisation's measured rupture SD, for a rating about to be stored.
+
+    Whom one treats one sees, so the common case is one lookup by key; only a refusal asks
+    whether the session is visible at all, to answer 404 rather than 403 when it is not."""
+    membership = require_membership(request)
+    session = (
+        TherapySession.objects.select_related("episode__client__organization__rupture_sd_measured")
+        .filter(pk=pk)
+        .first()
+    )
+    if session is not None and may_treat(membership, session.episode.client):
+        return session
+    _visible_session(request, pk)
+    raise PermissionDenied
 
 
 def _rater_of(session: TherapySession, rater: str, label: str) -> tuple[str, str]:
@@ -186,8 +202,7 @@ def rate_submit(request: HttpRequest, token: str) -> HttpResponse:
         session_pk, instrument_code, rater, label = signing.loads(token, salt=TABLET_SALT)
     except (signing.BadSignature, ValueError):
         return _refused(_("This form is not valid. Please hand the tablet back."), 400)
-    session = _visible_session(request, session_pk, with_sd=True)
-    require_treating(request, session.episode.client)
+    session = _treated_session(request, session_pk)
     try:
         instrument = catalogue().get(instrument_code)
         scores, key = read_submission(request.POST, instrument)
