@@ -40,7 +40,7 @@ from alliance_app.feedback.records import client_data
 from alliance_app.feedback.services import episode_close, instrument_for_client
 from alliance_app.lib.db_router import replica_reads
 
-from . import charts, stats
+from . import charts, fragments, stats
 from .selectors import rating_rows
 
 
@@ -95,13 +95,28 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     # The band in use travels with the organisation: no query of its own.
     expected = membership.organization.expected_response_model()
-    chart = charts.client_chart(
-        stats.client_trend(ratings),
-        chart_flags,
-        thresholds,
-        chart_ruptures,
-        expected=expected,
-        band=client.age_band,
+    # The chart is built once for what it shows: its rows, the rules and band it is drawn
+    # against (the band as the organisation stores it), the client's age band.
+    chart = fragments.cached(
+        "client-chart",
+        fragments.fingerprint(
+            ratings,
+            chart_flags,
+            thresholds,
+            chart_ruptures,
+            membership.organization.expected_response,
+            client.age_band,
+        ),
+        lambda: charts.chart_json(
+            charts.client_chart(
+                stats.client_trend(ratings),
+                chart_flags,
+                thresholds,
+                chart_ruptures,
+                expected=expected,
+                band=client.age_band,
+            )
+        ),
     )
     flags = list(
         Flag.objects.filter(client=client)
@@ -125,7 +140,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "episode": episode,
             "sessions": sessions,
             "today": today,
-            "chart": charts.chart_json(chart),
+            "chart": chart,
             "chart_config": charts.chart_json(charts.chart_config()),
             "has_ratings": bool(ratings),
             # The band's note under the chart, where the client's age band has lines.
