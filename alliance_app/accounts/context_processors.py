@@ -55,7 +55,8 @@ def membership(request):
         return {"membership": None, "navigation": []}
     navigation, menus = [], {}
     for name, label, *menu in NAVIGATION[found.role]:
-        item = {"url": reverse(name), "label": label, "active": request.path == reverse(name)}
+        url = reverse(name)
+        item = {"url": url, "label": label, "active": request.path == url}
         if not menu:
             navigation.append(item)
             continue
