@@ -23,6 +23,7 @@ organisation costs the others a cache miss, which is cheap next to a missed writ
 import itertools
 import re
 import threading
+import time
 
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -38,7 +39,11 @@ UNWATCHED = frozenset(
         "feedback_unlockattempts",
     }
 )
-WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)', re.IGNORECASE)
+# Many-to-many adds are "INSERT OR IGNORE INTO" on SQLite (bulk_create with ignore_conflicts).
+WRITE = re.compile(
+    r'\s*(?:INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)',
+    re.IGNORECASE,
+)
 # Django's `update_last_login`: signing in is not a change to the data.
 LAST_LOGIN = re.compile(r'\s*UPDATE\s+"?accounts_user"?\s+SET\s+"?last_login"?\s*=\s*%s\s+WHERE')
 
@@ -86,8 +91,14 @@ def data_changed(using: str = DEFAULT_DB_ALIAS) -> None:
     """Raise the stored counter now: for writes the connection did not see (COPY)."""
     _next_generation()
     if not DataVersion.objects.using(using).filter(pk=1).update(counter=F("counter") + 1):
-        # A test database flushed by a TransactionTestCase has lost the migration's row.
-        DataVersion.objects.using(using).get_or_create(pk=1)
+        # A flushed database (`manage.py flush`, a transactional test) has lost the row.
+        DataVersion.objects.using(using).get_or_create(pk=1, defaults={"counter": first_counter()})
+
+
+def first_counter() -> int:
+    """Where a new row's counter starts: the time in microseconds, so that a database made
+    again (or flushed) never meets the keys its predecessor left in a shared cache."""
+    return time.time_ns() // 1000
 
 
 def _bump_pending(connection) -> bool:
