@@ -1,0 +1,188 @@
+"""Cached results (dashboards.cached): the overview, team statistics, the supervision page and
+the training evaluation compute their figures once per data version, and never show figures
+older than the data.
+
+Inside a test nothing commits, so these pages see the test's writes through the process's
+generation; one test plays another server, whose writes this process learns of only through the
+stored counter.
+"""
+
+import datetime
+
+import pytest
+from django.db.models import F
+from django.urls import reverse
+
+from alliance_app.accounts import data_version
+from alliance_app.accounts.models import DataVersion, Role
+from alliance_app.audit.models import Action, AuditEntry
+from alliance_app.dashboards import selectors
+from alliance_app.research.models import Training, TrainingKind
+from tests import factories
+from tests.factories import rate
+
+pytestmark = pytest.mark.django_db
+
+HIGH, DIP, LOW = "10 10 10 9.5", "10 7 10 9.5", "9 9 9 8.9"
+
+
+@pytest.fixture
+def clinic(org, therapist, north, admin):
+    """A team of one therapist with one client rated twice; a supervisor of the team."""
+    therapist.membership.team = north
+    therapist.membership.save(update_fields=["team"])
+    supervisor = factories.user(org, role=Role.SUPERVISOR, username="sue")
+    supervisor.membership.supervised_teams.add(north)
+    episode = factories.episode(factories.client(org, therapist, code="A001"))
+    for number in (1, 2):
+        rate(factories.therapy_session(episode, number=number), "session-adult", HIGH)
+    return {"admin": admin, "supervisor": supervisor, "episode": episode}
+
+
+def rate_next(episode, scores: str = LOW):
+    """Store the episode's next session rating (a low one raises a flag)."""
+    number = episode.sessions.count() + 1
+    return rate(factories.therapy_session(episode, number=number), "session-adult", scores)
+
+
+def totals(http, name: str):
+    response = http.get(reverse(name))
+    assert response.status_code == 200
+    return response.context["totals"]
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """How many times the team pages computed their figures."""
+    calls = []
+    figures = selectors.figures
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return figures(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "figures", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("name", "viewer"), [("overview", "admin"), ("team_statistics", "supervisor")]
+)
+def test_a_second_visit_with_nothing_changed_reuses_the_figures(
+    client, clinic, computed, name, viewer
+):
+    client.force_login(clinic[viewer])
+    first, second = totals(client, name), totals(client, name)
+    assert first == second
+    assert len(computed) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "viewer"), [("overview", "admin"), ("team_statistics", "supervisor")]
+)
+def test_a_rating_stored_after_a_visit_shows_at_the_next(client, clinic, computed, name, viewer):
+    client.force_login(clinic[viewer])
+    before = totals(client, name)
+    assert rate_next(clinic["episode"]).flags
+    after = totals(client, name)
+    assert (before.sessions, after.sessions) == (2, 3)
+    assert before.alliance_concern_share != after.alliance_concern_share
+    assert len(computed) == 2
+
+
+def test_a_write_by_another_server_shows_once_its_commit_raises_the_stored_counter(
+    client, clinic, monkeypatch
+):
+    client.force_login(clinic["admin"])
+    before = totals(client, "overview")
+    # Another server's rating: this process never sees the write go by.
+    generation = data_version.generation()
+    rate_next(clinic["episode"])
+    monkeypatch.setattr(data_version, "_current_generation", generation)
+    assert totals(client, "overview") == before  # not told yet: the cached figures stand
+    # That server's commit raises the stored counter (this statement raises no generation).
+    DataVersion.objects.filter(pk=1).update(counter=F("counter") + 1)
+    assert data_version.generation() == generation
+    assert totals(client, "overview").sessions == before.sessions + 1
+
+
+def test_each_supervisor_gets_the_figures_of_their_own_teams(client, org, clinic, south):
+    other = factories.user(org, team=south, username="olga")
+    episode = factories.episode(factories.client(org, other, code="B001"))
+    for number in (1, 2, 3):
+        rate(factories.therapy_session(episode, number=number), "session-adult", HIGH)
+    supervisor_south = factories.user(org, role=Role.SUPERVISOR, username="sam")
+    supervisor_south.membership.supervised_teams.add(south)
+    client.force_login(clinic["supervisor"])
+    assert totals(client, "team_statistics").sessions == 2
+    client.force_login(supervisor_south)
+    assert totals(client, "team_statistics").sessions == 3
+
+
+def supervision(http, therapist, months: str = "all"):
+    response = http.get(reverse("supervision", args=[therapist.pk]) + f"?months={months}")
+    assert response.status_code == 200
+    return response
+
+
+def test_the_supervision_page_shows_a_new_rupture_and_audits_every_visit(client, therapist, clinic):
+    client.force_login(clinic["supervisor"])
+    episode = clinic["episode"]
+    assert supervision(client, therapist).context["mine"].ruptures == 0
+    rate_next(episode, DIP)
+    rate_next(episode, HIGH)
+    page = supervision(client, therapist)
+    assert page.context["mine"].ruptures == 1
+    viewed = AuditEntry.objects.filter(action=Action.CLIENT_VIEWED, object_type="client")
+    assert viewed.count() == 1
+    supervision(client, therapist)  # from the cache
+    assert viewed.count() == 2
+    assert [sequence.code for sequence, _link in page.context["sequences"]] == ["A001"]
+
+
+def test_the_supervision_page_lists_only_the_clients_the_viewer_may_see(
+    client, org, therapist, clinic
+):
+    other_supervisor = factories.user(org, role=Role.SUPERVISOR, username="stan")
+    rate_next(clinic["episode"], DIP)
+    rate_next(clinic["episode"], HIGH)
+    client.force_login(clinic["supervisor"])
+    assert [s.code for s, _link in supervision(client, therapist).context["sequences"]] == ["A001"]
+    client.force_login(other_supervisor)
+    # A supervisor of no team of the therapist's may not open the page at all.
+    response = client.get(reverse("supervision", args=[therapist.pk]))
+    assert response.status_code in (403, 404)
+
+
+def test_the_language_is_part_of_the_key(client, therapist, clinic):
+    supervisor = clinic["supervisor"]
+    client.force_login(supervisor)
+    english = supervision(client, therapist).context["rule"]
+    supervisor.language = "nb"
+    supervisor.save(update_fields=["language"])
+    norwegian = supervision(client, therapist).context["rule"]
+    assert norwegian != english
+    assert english[0].startswith("A rupture here is")
+
+
+def test_a_period_is_part_of_the_key(client, therapist, clinic):
+    client.force_login(clinic["supervisor"])
+    assert supervision(client, therapist, "all").context["period"] == "all"
+    assert supervision(client, therapist, "6").context["period"] == "6"
+
+
+def test_the_training_evaluation_names_an_attendee_added_after_a_visit(client, org, clinic):
+    supervisor, therapist = clinic["supervisor"], clinic["episode"].therapist
+    training = Training.objects.create(
+        organization=org,
+        title="Workshop",
+        kind=TrainingKind.WORKSHOP,
+        date=datetime.date(2026, 1, 15),
+    )
+    client.force_login(supervisor)
+    url = reverse("training_evaluation", args=[training.pk]) + "?days=90"
+    assert client.get(url).context["attendees"] == []
+    training.attendees.add(therapist)
+    page = client.get(url)
+    assert page.context["attendees"] == [str(therapist.get_full_name() or therapist.username)]
+    assert page.context["days"] == 90
