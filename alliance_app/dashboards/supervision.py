@@ -3,8 +3,9 @@
 Seen by the therapist themself, the supervisors of their team and the organisation's admins
 (`accounts.access.get_visible_therapist`). Every figure comes from summary rows
 (`selectors.rupture_tallies`, `dashboards.ruptures`), so the page costs the same number of
-queries however many clients lie behind it. It says which rupture rule is in force, because the
-count of ruptures depends on it (Gumz et al. 2012).
+queries however many clients lie behind it, and they are computed once per change of the data
+and viewer (`dashboards.cached`). It says which rupture rule is in force, because the count of
+ruptures depends on it (Gumz et al. 2012).
 """
 
 import datetime

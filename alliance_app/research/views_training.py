@@ -3,7 +3,8 @@
 Admins and supervisors of the organisation record trainings and read their evaluations; a
 therapist gets 403, anyone of another organisation 404. The evaluation reads summary rows only
 (three grouped queries over the windows' months, `evaluation_rows`), so it costs the same however
-many clients and ratings lie behind it; the computation is `research.evaluation`.
+many clients and ratings lie behind it; the computation is `research.evaluation`, done once per
+change of the data (`dashboards.cached`).
 """
 
 from typing import Any
