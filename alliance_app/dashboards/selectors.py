@@ -44,6 +44,7 @@ from alliance_app.measures import (
     RuptureRules,
     RuptureStatus,
     Scale,
+    Thresholds,
 )
 from alliance_app.measures.expected import ExpectedResponse
 
@@ -439,7 +440,15 @@ def caseload(
             "top_severity",
         )
     )
-    result = [_caseload_row(row, rules, expected) for row in rows]
+    # What each age band's scales are judged by, asked once per band rather than once per row.
+    judged = {
+        band: (
+            rules.thresholds(catalogue().for_client(Scale.OUTCOME, band)),
+            rules.thresholds(catalogue().for_client(Scale.SESSION, band)),
+        )
+        for band in AgeBand
+    }
+    result = [_caseload_row(row, judged, expected) for row in rows]
     result.sort(key=lambda r: (-r.top_severity, -r.open_flags, r.code))
     return result
 
@@ -450,10 +459,12 @@ def _count(rows: QuerySet, outer: str) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def _caseload_row(row: dict, rules: FlagRules, expected: ExpectedResponse | None) -> CaseloadRow:
-    band = AgeBand(row["age_band"])
-    outcome_scale = rules.thresholds(catalogue().for_client(Scale.OUTCOME, band))
-    session_scale = rules.thresholds(catalogue().for_client(Scale.SESSION, band))
+def _caseload_row(
+    row: dict,
+    judged: dict[AgeBand, tuple[Thresholds, Thresholds]],
+    expected: ExpectedResponse | None,
+) -> CaseloadRow:
+    outcome_scale, session_scale = judged[AgeBand(row["age_band"])]
     change = direction = None
     off_track = False
     if row["latest_id"] is not None and row["latest_id"] != row["intake_id"]:
