@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from alliance_app.accounts.fields import time_zone_names
 from alliance_app.accounts.models import Organization, Role
 from alliance_app.feedback.models import Flag, Rating, Rupture
 from alliance_app.feedback.views import TABLET_SALT
@@ -125,10 +126,14 @@ def test_a_setting_changed_shows_on_the_settings_page_at_once(org, admin):
 
     http = logged_in(admin)
     page = http.get(reverse("organization_settings")).content.decode()
-    assert (shown(page, "name"), shown(page, "time_zone")) == (org.name, org.time_zone)
-    Organization.objects.filter(pk=org.pk).update(time_zone="Europe/Oslo", name="Fjord Clinic")
+    assert (shown(page, "name"), shown(page, "rupture_k")) == (org.name, str(org.rupture_k))
+    # Neither the language nor the time zone changes: only the stored values tell the keys apart.
+    Organization.objects.filter(pk=org.pk).update(name="Fjord Clinic", rupture_k=org.rupture_k + 1)
     page = http.get(reverse("organization_settings")).content.decode()
-    assert (shown(page, "name"), shown(page, "time_zone")) == ("Fjord Clinic", "Europe/Oslo")
+    assert (shown(page, "name"), shown(page, "rupture_k")) == (
+        "Fjord Clinic",
+        str(org.rupture_k + 1),
+    )
 
 
 def test_the_cached_settings_form_carries_each_requests_own_csrf_token(org, admin):
@@ -137,3 +142,22 @@ def test_the_cached_settings_form_carries_each_requests_own_csrf_token(org, admi
         response = http.get(reverse("organization_settings"))
         token = str(response.context["csrf_token"])
         assert f'name="csrfmiddlewaretoken" value="{token}"' in response.content.decode()
+
+
+def test_the_settings_page_offers_every_time_zone_to_choose_from(org, admin):
+    page = logged_in(admin).get(reverse("organization_settings")).content.decode()
+    datalist = re.search(r'<datalist id="time-zones">(.*?)</datalist>', page).group(1)
+    assert re.findall(r'<option value="([^"]+)">', datalist) == sorted(time_zone_names())
+
+
+def test_an_invitations_forms_on_the_cached_staff_rows_carry_each_requests_own_token(org, admin):
+    from tests.test_staff import invited
+
+    invited(org, "new@example.org")
+    for http in (logged_in(admin), logged_in(admin)):
+        response = http.get(reverse("staff_list"))
+        table = response.content.decode().split('data-testid="staff"', 1)[1]
+        token = str(response.context["csrf_token"])
+        # Resend and withdraw, each a form with this request's token.
+        assert table.count('name="csrfmiddlewaretoken"') == 2
+        assert table.count(f'name="csrfmiddlewaretoken" value="{token}"') == 2

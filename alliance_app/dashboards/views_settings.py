@@ -32,7 +32,7 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
     editing = Organization.objects.get(pk=current.pk)
     form = OrganizationSettingsForm(request.POST or None, instance=editing)
     if request.method == "GET":
-        return _page(request, form)
+        return _page(request, form, stored=editing)
     if not form.is_valid():
         return _page(request, form, status=400)
     changed = form.changed_settings()
@@ -79,9 +79,13 @@ def _page(
     *,
     preview: list | None = None,
     status: int = 200,
+    stored: Organization | None = None,
 ) -> HttpResponse:
+    """`stored`, for a form showing the stored settings as they are, lets the form's HTML be
+    cached under a key made of them: a setting changed is another key."""
     context = {
         "form": form,
+        "stored": stored,
         "preview": preview,
         "time_zone_options": _time_zone_options(),
         "time_zones_list": TIME_ZONES_LIST,
