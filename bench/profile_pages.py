@@ -7,10 +7,9 @@ a profile per page, to see where a page's time goes before and after a change.
 The people measured are the bench's (`bench.data.choose_personas`): the therapist nearest 50
 active clients, the client nearest 40 sessions, the supervisor nearest 20 therapists (the bench's
 own `bench-supervisor-<slug>` when no seeded one is near), the busiest therapist of their teams
-for the supervision page, and the organisation's first admin for the overview, staff and
-settings pages. Client mode's
-`/rate/` is the signed-in floor: it is measured for a session of a therapist of this script's own
-(`bench-profile-<slug>`, in no team, so no dashboard measured sees it).
+for the supervision page, and the organisation's first admin for the overview, staff and settings
+pages. Client mode's `/rate/` is the signed-in floor: it is measured for a session of a therapist
+of this script's own (`bench-profile-<slug>`, in no team, so no dashboard measured sees it).
 
 Production settings (DEBUG off, so Django's cached template loader and whitenoise's manifest,
 collected once into `--static-root`), one request at a time, in this process: no server, no
