@@ -137,13 +137,20 @@ def install(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(watch_writes)
 
 
-def current(using: str = DEFAULT_DB_ALIAS) -> str:
-    """The version the data read next from `using` is at (read it before the data).
+def current(using: str = DEFAULT_DB_ALIAS) -> str | None:
+    """The version the data read next from `using` is at (read it before the data), or None
+    when a replica has no row yet: then nothing may be cached.
 
     Committed writes show in the stored counter, which every process shares. This process's own
     writes not committed yet also count, through its generation.
     """
     stored = DataVersion.objects.using(using).filter(pk=1).values_list("counter", flat=True).first()
+    if stored is None:
+        if using != DEFAULT_DB_ALIAS:
+            return None
+        # Flushed (`manage.py flush`, a transactional test): a new row, counted from the time.
+        row, _made = DataVersion.objects.get_or_create(pk=1, defaults={"counter": first_counter()})
+        stored = row.counter
     if writes_pending():
         return f"{stored}.{generation()}"
     return str(stored)

@@ -27,8 +27,11 @@ TIMEOUT = 60 * 60
 _MISSING = object()
 
 
-def result_key(name: str, parts: Iterable[Any]) -> str:
+def result_key(name: str, parts: Iterable[Any]) -> str | None:
+    """The cache key, or None when the data's version is not known."""
     version = data_version.current(reading_from() or DEFAULT_DB_ALIAS)
+    if version is None:
+        return None
     chosen = [
         *map(str, parts),
         translation.get_language() or "",
@@ -43,6 +46,8 @@ def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> 
     """The result `compute()` gives for these parts at the current data version, computed only
     when the cache does not hold it yet."""
     key = result_key(name, parts)
+    if key is None:
+        return compute()
     value = cache.get(key, _MISSING)
     if value is _MISSING:
         value = compute()
