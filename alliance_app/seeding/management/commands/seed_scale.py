@@ -29,6 +29,7 @@ from alliance_app.seeding.scale import (
     RowBatch,
     client_plans,
     client_rows,
+    commits_unawaited,
     organization_delete,
     ruptures_settle,
     staff_create,
@@ -102,6 +103,7 @@ class Command(BaseCommand):
         if User.objects.filter(username__in=usernames).exists():
             raise CommandError(f"Users named {slug}-… already exist outside organisation {slug!r}.")
 
+        commits_unawaited()
         started = time.perf_counter()
         phases = Phases()
         rng = random.Random(options["seed"])
