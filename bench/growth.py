@@ -292,15 +292,33 @@ class GrowthBench(Bench):
 
         self.rng = random.Random(20261125)  # noqa: S311 -- synthetic answers
 
+    def collectstatic(self) -> None:
+        """Collect into the run's shared folder once: both sizes serve the same files, and
+        compressing them (Brotli at its highest quality) is the slowest step of setting up."""
+        shared = self.args.static_root
+        if shared is not None:
+            self.env["STATIC_ROOT"] = str(shared)
+            if (Path(shared) / "staticfiles.json").exists():
+                say(f"static files already collected into {shared}")
+                self.timings["collectstatic_s"] = 0.0
+                return
+        super().collectstatic()
+
     def measure(self) -> dict:
         args = self.args
         load.ensure_wrk(install=not args.no_install)
         self.prepare_database()
+        began = time.monotonic()
         self.prepare_bench_data()
+        self.timings["bench_data_s"] = round(time.monotonic() - began, 1)
         self.collectstatic()
+        began = time.monotonic()
         app = self.start_server(args.workers)
         self.logins(app.base_url)
+        self.timings["server_and_logins_s"] = round(time.monotonic() - began, 1)
+        began = time.monotonic()
         rows = self.latency(app)[0]
+        self.timings["latency_s"] = round(time.monotonic() - began, 1)
         self.stop_servers()
         return {
             "size": self.size.name,
@@ -313,7 +331,7 @@ class GrowthBench(Bench):
 
 
 def bench_arguments(size: Size, options: argparse.Namespace) -> argparse.Namespace:
-    return parse_args(
+    args = parse_args(
         [
             *("--database", size.database, "--organization-slug", SLUG, "--dataset", "scale"),
             *("--therapists", str(size.therapists), "--clients", str(size.clients)),
@@ -325,13 +343,17 @@ def bench_arguments(size: Size, options: argparse.Namespace) -> argparse.Namespa
             *(["--no-install"] if options.no_install else []),
         ]
     )
+    args.static_root = getattr(options, "static_root", None)
+    return args
 
 
 def measure_one(options: argparse.Namespace) -> int:
     size = SIZES[options.measure]
     bench = GrowthBench(bench_arguments(size, options), size)
     try:
+        began = time.monotonic()
         seeding = bench.seed_if_missing(allowed=size.name != "1x")
+        bench.timings["seed_s"] = round(time.monotonic() - began, 1)
         result = bench.measure()
     finally:
         bench.cleanup()
@@ -345,10 +367,12 @@ def measure_one(options: argparse.Namespace) -> int:
 
 def options_parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.growth", description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=int, default=10, help="measured seconds per phase")
+    # Shorter phases than `make bench`'s: 19 of them at each size, and the whole run (seeding 5×
+    # the first time included) should take under 15 minutes.
+    p.add_argument("--duration", type=int, default=6, help="measured seconds per phase")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per phase")
-    p.add_argument("--min-requests", type=int, default=30, help="per phase, if time allows")
-    p.add_argument("--max-phase", type=int, default=30, help="longest measured phase (s)")
+    p.add_argument("--min-requests", type=int, default=20, help="per phase, if time allows")
+    p.add_argument("--max-phase", type=int, default=20, help="longest measured phase (s)")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--max-rate", type=int, default=150, help="submissions/s to provide for")
     p.add_argument("--target", type=float, default=GROWTH_TARGET, help="largest growth of a p95")
@@ -365,6 +389,7 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--measure", choices=sorted(SIZES), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--static-root", type=Path, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -384,10 +409,13 @@ def reused(path: str) -> dict:
     return document
 
 
-def child_arguments(options: argparse.Namespace, size: str, out: Path) -> list[str]:
+def child_arguments(
+    options: argparse.Namespace, size: str, out: Path, static_root: Path
+) -> list[str]:
     passed = ("duration", "warmup", "min_requests", "max_phase", "connections", "max_rate")
     return [
         *("--measure", size, "--out", str(out), "--results", options.results),
+        *("--static-root", str(static_root)),
         *(f"--{name.replace('_', '-')}={getattr(options, name)}" for name in passed),
         *(["--no-install"] if options.no_install else []),
     ]
@@ -407,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC)
     began = time.monotonic()
     measured = {size: reused(path) for size, path in options.reuse}
+    steps = {}
     with tempfile.TemporaryDirectory(prefix="alliance-growth-") as work:
         for size in SIZES:
             if size in measured:
@@ -414,14 +443,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             out = Path(work) / f"{size}.json"
             say(f"measuring {size} ({SIZES[size].database})")
+            size_began = time.monotonic()
+            arguments = child_arguments(options, size, out, Path(work) / "static")
             done = subprocess.run(  # noqa: S603 -- this module, in a process of its own
-                [sys.executable, "-m", "bench.growth", *child_arguments(options, size, out)],
+                [sys.executable, "-m", "bench.growth", *arguments],
                 cwd=ROOT,
                 check=False,
             )
             if done.returncode != 0:
                 raise SystemExit(f"measuring {size} failed ({done.returncode})")
             measured[size] = json.loads(out.read_text())
+            steps[size] = {
+                "process_s": round(time.monotonic() - size_began, 1),
+                **measured[size].get("timings", {}),
+            }
     rows = growth_rows(
         measured["1x"]["endpoints"], measured["5x"]["endpoints"], target=options.target
     )
@@ -429,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "schema": "alliance-bench-growth/1",
         "started_at": started_at.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - began, 1),
+        "steps_s": steps,
         "target": options.target,
         "load": {
             "connections": options.connections,
@@ -470,6 +506,9 @@ def report_text(document: dict) -> str:
                 f"  seeded {seeding['seeded_at']} in {seeding['seconds']} s: "
                 f"{seeding['rows']:,} rows, {seeding['rows_per_s']:,} rows/s ({per_s})"
             )
+    for name, steps in document.get("steps_s", {}).items():
+        parts = ", ".join(f"{step.removesuffix('_s')} {value:g}" for step, value in steps.items())
+        lines.append(f"{name} took (s): {parts}")
     lines += ["", growth_table(document["growth"], document["target"])]
     lines.append(
         f"(wrk, {document['load']['connections']} connections, {document['load']['duration_s']} s"

@@ -1,6 +1,8 @@
 """The growth bench's pure parts (bench/growth.py): the growth verdicts, the comparison of the
 two sizes' pages, seed_scale's figures as reported, and the sizes it compares."""
 
+from pathlib import Path
+
 import pytest
 
 from bench.growth import (
@@ -10,6 +12,7 @@ from bench.growth import (
     growth_table,
     growth_verdict,
     options_parse,
+    report_text,
     reused,
     seeding_figures,
 )
@@ -117,12 +120,14 @@ def test_five_times_the_data_is_more_therapists_and_clients_with_the_same_caselo
 def test_each_size_is_measured_with_the_options_given():
     options = options_parse(["--duration", "7", "--warmup", "1", "--no-install"])
 
-    arguments = child_arguments(options, "5x", "out.json")
+    arguments = child_arguments(options, "5x", "out.json", Path("work/static"))
 
     measured = options_parse(arguments)
     assert measured.measure == "5x" and measured.out == "out.json"
     assert (measured.duration, measured.warmup, measured.no_install) == (7, 1, True)
     assert measured.max_phase == options.max_phase
+    # Both sizes serve the static files collected (and compressed) once.
+    assert measured.static_root == Path("work/static")
 
 
 def test_a_size_can_be_taken_from_an_earlier_measurement(tmp_path):
@@ -135,3 +140,33 @@ def test_a_size_can_be_taken_from_an_earlier_measurement(tmp_path):
     assert reused(str(kept))["seeding"] is None
     with pytest.raises(SystemExit):
         options_parse(["--reuse", "2x=file.json"])
+
+
+def test_the_report_says_how_long_each_size_took_step_by_step():
+    size = {
+        "dataset": {
+            "database": "alliance_bench",
+            "counts": {"therapists": 200, "clients": 10_000, "sessions": 200_000},
+        },
+        "personas": {
+            "therapist": {"active_clients": 50},
+            "chart": {"sessions": 40},
+            "supervisor": {"team_therapists": 20, "team_clients": 1_000},
+        },
+    }
+    size["dataset"]["counts"].update(ratings=400_000, flags=60_000)
+    document = {
+        "sizes": {"1x": size, "5x": size},
+        "steps_s": {
+            "1x": {"process_s": 190.5, "seed_s": 0.4, "latency_s": 150.0},
+            "5x": {"process_s": 720.0, "seed_s": 480.2, "latency_s": 160.0},
+        },
+        "growth": [],
+        "target": 1.3,
+        "load": {"connections": 4, "duration_s": 6, "warmup_s": 2},
+    }
+
+    text = report_text(document)
+
+    assert "1x took (s): process 190.5, seed 0.4, latency 150" in text
+    assert "5x took (s): process 720, seed 480.2, latency 160" in text
