@@ -883,6 +883,7 @@ class Bench:
                 "static": self.static_serving(),
                 "profiles": profiles,
                 "skipped": self.skipped,
+                "growth": latest_growth(results),
             },
         )
         results.mkdir(exist_ok=True)
@@ -959,6 +960,29 @@ def admin_username(org) -> str:
     return admin
 
 
+def latest_growth(results: Path) -> dict | None:
+    """The growth comparison of the latest `make bench-growth` (its own run: seeding and measuring
+    5x take a quarter of an hour more), carried in this document so that one JSON holds both
+    floors, every page's ratios, the page weights and the growth; None before the first."""
+    path = results / "growth-latest.json"
+    if not path.exists():
+        return None
+    growth = json.loads(path.read_text())
+    return {
+        "from": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "started_at": growth["started_at"],
+        "duration_s": growth.get("duration_s"),
+        "target": growth["target"],
+        "all_within_target": growth["all_within_target"],
+        "rows": growth["growth"],
+        "seeding": {
+            size: measured.get("seeding")
+            for size, measured in growth["sizes"].items()
+            if measured.get("seeding")
+        },
+    }
+
+
 def report_text(document: dict) -> str:
     lines = [""]
     dataset = document["dataset"]
@@ -1019,6 +1043,12 @@ def report_text(document: dict) -> str:
         )
     for name, profile in (document.get("profiles") or {}).items():
         lines.append(f"profile of {name}: {profile['profile']}")
+    growth = document.get("growth")
+    if growth:
+        from .growth import growth_table  # bench.growth imports this module
+
+        lines.append(f"\nGrowth, 1x to 5x ({growth['from']}, started {growth['started_at']}):")
+        lines.append(growth_table(growth["rows"], growth["target"]))
     fitted = document.get("expected_response")
     if fitted:
         lines.append(
