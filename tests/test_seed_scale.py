@@ -1,5 +1,6 @@
 import hashlib
 import re
+import threading
 import uuid
 from collections import defaultdict
 from io import StringIO
@@ -7,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext
 
@@ -34,6 +36,8 @@ from alliance_app.measures import (
     ruptures_for,
     tension_finding,
 )
+from alliance_app.seeding import scale as seeding_scale
+from alliance_app.seeding.management.commands import seed_scale
 from alliance_app.seeding.scale import COLUMNS
 
 pytestmark = pytest.mark.django_db
@@ -426,3 +430,38 @@ def test_it_reports_rates_and_where_the_time_went():
     for phase in ("histories", "summary rows", "ruptures and reflections"):
         assert re.search(rf"{phase} \d+\.\d", output), phase
     assert re.search(r"CPU seconds of this process: \d+\.\d\.", output)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_written_beside_the_next_give_the_same_clinic(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("batches are written by a thread of their own on PostgreSQL only")
+    monkeypatch.setattr(seed_scale, "CLIENTS_PER_CHUNK", 7)
+    writers = []
+
+    def batch_insert(batch):
+        writers.append(threading.current_thread().name)
+        return insert(batch)
+
+    insert = seeding_scale._batch_insert
+    monkeypatch.setattr(seeding_scale, "_batch_insert", batch_insert)
+
+    def clinic() -> tuple:
+        flags = Flag.objects.order_by(
+            "client__code", "rating__session__number", "rating__scale", "rating__rater", "kind"
+        ).values_list(
+            "client__code", "kind", "status", "acknowledged_at", "resolved_at", "resolved_note"
+        )
+        return totals_checksum(), list(flags), Reflection.objects.count()
+
+    seed(seed_value=5)
+    beside, written_beside = clinic(), writers[:]
+    writers.clear()
+    with transaction.atomic():
+        seed("--replace", seed_value=5)
+        in_turn = clinic()
+
+    assert len(written_beside) == 6 and all(n.startswith("seed-writer") for n in written_beside)
+    assert set(writers) == {threading.current_thread().name}
+    assert beside == in_turn
+    assert len(beside[1]) > 0

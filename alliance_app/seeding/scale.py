@@ -8,13 +8,14 @@ unsaved rows carrying the flags rating_submit would have raised, found by the sa
 import random
 import uuid
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import connection, connections, reset_queries, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -359,6 +360,48 @@ class RowBatch:
         return Counter(
             {str(model._meta.verbose_name_plural): len(rows) for model, rows in self.rows.items()}
         )
+
+
+class ChunkInserter:
+    """Inserts each batch while the next one is built.
+
+    On PostgreSQL a thread of its own, with a connection of its own, writes one batch (the
+    database's COPY and index work, on the other core) while this one builds the next in Python;
+    at most two batches are held at a time. Elsewhere, or inside a transaction that the other
+    connection could not see (as in the tests), each batch goes in before the next is built.
+    """
+
+    def __init__(self):
+        self._pending: Future | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer")
+            self._writer.submit(commits_unawaited).result()
+
+    def insert(self, batch: RowBatch) -> Counter:
+        """Start inserting `batch`; return the counts of the batches finished meanwhile."""
+        if self._writer is None:
+            return _batch_insert(batch)
+        finished = self.finish()
+        self._pending = self._writer.submit(_batch_insert, batch)
+        return finished
+
+    def finish(self) -> Counter:
+        """Wait for the batch being inserted; return its counts."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else Counter()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.submit(connections.close_all).result()
+            self._writer.shutdown()
+
+
+def _batch_insert(batch: RowBatch) -> Counter:
+    counts = batch.insert()
+    # With DEBUG on, Django keeps every statement's SQL: megabytes per batch.
+    reset_queries()
+    return counts
 
 
 def _copy(model, rows: list[tuple]) -> None:

@@ -14,7 +14,7 @@ from collections import Counter
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
-from django.db import reset_queries, transaction
+from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -24,6 +24,7 @@ from alliance_app.feedback import rollups
 from alliance_app.feedback.models import AllianceMonth, Flag, OutcomeEnds, Rating
 from alliance_app.seeding.scale import (
     MAX_SESSIONS,
+    ChunkInserter,
     Clinic,
     OrganizationInUse,
     RowBatch,
@@ -175,16 +176,19 @@ class Command(BaseCommand):
             disable=quiet or not self.stderr.isatty(),
             smoothing=0.1,
         )
-        with progress:
-            batch = RowBatch()
-            for entry in plans:
-                client_rows(rng, clinic, entry, batch)
-                if len(batch.clients) == CLIENTS_PER_CHUNK:
-                    counts += batch.insert()
-                    progress.update(len(batch.sessions))
-                    batch = RowBatch(keys=batch.keys)
-                    # With DEBUG on, Django keeps every statement's SQL: megabytes per chunk.
-                    reset_queries()
-            counts += batch.insert()
-            progress.update(len(batch.sessions))
+        inserter = ChunkInserter()
+        try:
+            with progress:
+                batch = RowBatch()
+                for entry in plans:
+                    client_rows(rng, clinic, entry, batch)
+                    if len(batch.clients) == CLIENTS_PER_CHUNK:
+                        counts += inserter.insert(batch)
+                        progress.update(len(batch.sessions))
+                        batch = RowBatch(keys=batch.keys)
+                counts += inserter.insert(batch)
+                counts += inserter.finish()
+                progress.update(len(batch.sessions))
+        finally:
+            inserter.close()
         return counts
