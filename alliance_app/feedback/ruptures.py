@@ -20,6 +20,7 @@ from decimal import Decimal
 from itertools import groupby
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from alliance_app.accounts.models import Organization
@@ -154,8 +155,7 @@ def series_update(
     )
     by_number = {rating.session.number: rating for rating in ratings}
     rows = [_row(episode, by_number[rupture.session_number], rupture) for rupture in found]
-    Rupture.objects.filter(episode=episode, rater=rater, rater_label=rater_label).delete()
-    Rupture.objects.bulk_create(rows)
+    _rows_keep(Rupture.objects.filter(episode=episode, rater=rater, rater_label=rater_label), rows)
     if not raise_flags or not rows:
         return set()
     flagged = set(
@@ -268,6 +268,47 @@ def _flush(rows: list[Rupture], flags: list[Flag]) -> int:
     rows.clear()
     flags.clear()
     return count
+
+
+# What a rupture row says, beyond which rating and series it belongs to.
+_FINDINGS = (
+    "therapist_id",
+    "session_number",
+    "month",
+    "total",
+    "baseline",
+    "drop",
+    "threshold",
+    "dimensions",
+    "status",
+    "repaired_number",
+    "sessions_to_repair",
+)
+
+
+def _rows_keep(stored: QuerySet[Rupture], rows: list[Rupture]) -> None:
+    """Make the `stored` rows of one series say what `rows` say, in place: a rupture found again
+    keeps its row (and the research cases that cite it), a changed one is updated, one no longer
+    found is deleted, a new one added. A rating that changes nothing writes nothing."""
+    kept = {row.rating_id: row for row in stored}
+    for row in rows:
+        old = kept.pop(row.rating_id, None)
+        if old is None:
+            continue
+        row.pk = old.pk
+        changed = [name for name in _FINDINGS if _stored(row, name) != _stored(old, name)]
+        if changed:
+            row.save(update_fields=[name.removesuffix("_id") for name in changed])
+    if kept:
+        Rupture.objects.filter(pk__in=[row.pk for row in kept.values()]).delete()
+    Rupture.objects.bulk_create([row for row in rows if row.pk is None])
+
+
+def _stored(row: Rupture, name: str):
+    """A value as the database keeps it: decimals at their field's places."""
+    value = getattr(row, name)
+    places = getattr(Rupture._meta.get_field(name.removesuffix("_id")), "decimal_places", None)
+    return round(Decimal(value), places) if places is not None and value is not None else value
 
 
 def _row(episode: Episode, rating: Rating, rupture: Found) -> Rupture:
