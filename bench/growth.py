@@ -369,8 +369,8 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.growth", description=__doc__.splitlines()[0])
     # Shorter phases than `make bench`'s: 19 of them at each size, and the whole run (seeding 5×
     # the first time included) should take under 15 minutes.
-    p.add_argument("--duration", type=int, default=6, help="measured seconds per phase")
-    p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per phase")
+    p.add_argument("--duration", type=int, default=5, help="measured seconds per phase")
+    p.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per phase")
     p.add_argument("--min-requests", type=int, default=20, help="per phase, if time allows")
     p.add_argument("--max-phase", type=int, default=20, help="longest measured phase (s)")
     p.add_argument("--connections", type=int, default=4)
