@@ -1,5 +1,7 @@
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils import translation
 
 from alliance_app.accounts.models import Role
@@ -49,6 +51,19 @@ def _english_between_tests():
     it at each request's start, never back): a test that follows must not inherit it."""
     yield
     translation.activate(django_settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache_between_tests():
+    """Cached results are keyed by the data version, which restarts with each test's database:
+    a result from one test must not answer in the next. A shared Redis (CI's Redis job) is not
+    flushed: there the process's generation, which only grows, keeps the tests' keys apart."""
+    local = isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache)
+    if local:
+        cache.clear()
+    yield
+    if local:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

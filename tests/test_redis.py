@@ -141,3 +141,16 @@ def test_logging_out_removes_the_session_from_redis_and_the_database(
 
     assert not Session.objects.filter(session_key=session_key).exists()
     assert not list(server.scan_iter(match=f"{prefix}:*cached_db{session_key}"))
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_a_dashboards_cached_result_lives_in_redis(client, admin, redis_sessions):
+    server, prefix = redis_sessions
+    client.force_login(admin)
+    first = client.get(reverse("overview"))
+    (key,) = server.scan_iter(match=f"{prefix}:*result:overview:*")
+    stored = pickle.loads(server.get(key))  # noqa: S301 - our own test's value
+    assert stored["totals"] == first.context["totals"]
+    assert 0 < server.ttl(key) <= 60 * 60
+    assert client.get(reverse("overview")).context["totals"] == stored["totals"]
