@@ -308,9 +308,11 @@ class Keys:
     def __init__(self):
         self._free: dict[type, list[int]] = defaultdict(list)
         self._next: dict[type, int] = {}
+        # Asked once: through the connection proxy it costs more than the rest of a key.
+        self._sequences = connection.vendor == "postgresql"
 
     def take(self, model) -> int:
-        if connection.vendor != "postgresql":
+        if not self._sequences:
             if model not in self._next:
                 largest = model.objects.order_by("-pk").values_list("pk", flat=True).first()
                 self._next[model] = (largest or 0) + 1
