@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from alliance_app.accounts.data_version import data_changed
 from alliance_app.accounts.models import Organization, User
 from alliance_app.clinic.models import Episode, TherapySession
 from alliance_app.feedback import rollups
@@ -129,6 +130,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             counts += ruptures_settle(rng, organization, clinic.today)
         phases.done("ruptures and reflections")
+        # COPY writes past the connection's watch on writes: cached results must not outlive it.
+        data_changed()
         tables_analyze()
         for model in (OutcomeEnds, AllianceMonth):
             counts[str(model._meta.verbose_name_plural)] = model.objects.filter(
