@@ -59,3 +59,25 @@ def test_a_rating_that_changes_no_rupture_writes_none(series):
         if "feedback_rupture" in query["sql"] and not query["sql"].startswith("SELECT")
     ]
     assert writes == []
+
+
+def test_a_rebuild_keeps_the_ruptures_found_again_and_the_cases_citing_them(series):
+    from alliance_app.feedback import ruptures
+
+    org, therapist, sessions = series
+    rupture = Rupture.objects.get()
+    case_set = CaseSet.objects.create(organization=org, title="Ruptures", created_by=therapist)
+    Case.objects.create(case_set=case_set, rupture=rupture, position=1)
+    # A row the rule no longer finds (its rating's rupture is gone) is deleted by the rebuild.
+    stray = Rupture.objects.create(
+        **{
+            field.attname: getattr(rupture, field.attname)
+            for field in Rupture._meta.concrete_fields
+            if field.attname not in ("id", "rating_id")
+        },
+        rating=factories.rate(sessions[5], "session-adult", HIGH).rating,
+    )
+    assert ruptures.rebuild(org) == 1
+    assert list(Rupture.objects.values_list("pk", flat=True)) == [rupture.pk]
+    assert Case.objects.get().rupture_id == rupture.pk
+    assert not Rupture.objects.filter(pk=stray.pk).exists()

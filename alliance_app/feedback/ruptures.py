@@ -218,7 +218,9 @@ def rebuild(organization: Organization, *, raise_flags: bool = False) -> int:
     )
     count = 0
     with transaction.atomic():
-        Rupture.objects.filter(episode__in=episodes).delete()
+        # Rows found again are kept (with the research cases that cite them), the others deleted
+        # at the end: a change of rule must not take a teaching case with it.
+        stored = {row.rating_id: row for row in Rupture.objects.filter(episode__in=episodes)}
         flagged = (
             set(
                 Flag.objects.filter(
@@ -256,13 +258,15 @@ def rebuild(organization: Organization, *, raise_flags: bool = False) -> int:
                         )
                     )
             if len(rows) >= BATCH:
-                count += _flush(rows, flags)
-        count += _flush(rows, flags)
+                count += _flush(rows, flags, stored)
+        count += _flush(rows, flags, stored)
+        if stored:
+            Rupture.objects.filter(pk__in=[row.pk for row in stored.values()]).delete()
     return count
 
 
-def _flush(rows: list[Rupture], flags: list[Flag]) -> int:
-    Rupture.objects.bulk_create(rows, batch_size=BATCH)
+def _flush(rows: list[Rupture], flags: list[Flag], stored: dict[int, Rupture]) -> int:
+    _rows_update(stored, rows)
     Flag.objects.bulk_create(flags, batch_size=BATCH)
     count = len(rows)
     rows.clear()
@@ -291,6 +295,15 @@ def _rows_keep(stored: QuerySet[Rupture], rows: list[Rupture]) -> None:
     keeps its row (and the research cases that cite it), a changed one is updated, one no longer
     found is deleted, a new one added. A rating that changes nothing writes nothing."""
     kept = {row.rating_id: row for row in stored}
+    _rows_update(kept, rows)
+    if kept:
+        Rupture.objects.filter(pk__in=[row.pk for row in kept.values()]).delete()
+
+
+def _rows_update(kept: dict[int, Rupture], rows: list[Rupture]) -> None:
+    """Each of `rows` saved over the stored row of its rating, taken out of `kept`, when it
+    says something else; added when its rating had none. What is left in `kept` was not found
+    again: the caller deletes it."""
     for row in rows:
         old = kept.pop(row.rating_id, None)
         if old is None:
@@ -299,9 +312,7 @@ def _rows_keep(stored: QuerySet[Rupture], rows: list[Rupture]) -> None:
         changed = [name for name in _FINDINGS if _stored(row, name) != _stored(old, name)]
         if changed:
             row.save(update_fields=[name.removesuffix("_id") for name in changed])
-    if kept:
-        Rupture.objects.filter(pk__in=[row.pk for row in kept.values()]).delete()
-    Rupture.objects.bulk_create([row for row in rows if row.pk is None])
+    Rupture.objects.bulk_create([row for row in rows if row.pk is None], batch_size=BATCH)
 
 
 def _stored(row: Rupture, name: str):
