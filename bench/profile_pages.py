@@ -16,6 +16,8 @@ collected once into `--static-root`), one request at a time, in this process: no
 network, so the figures are the page's own cost. Per page: median and p95 of `--requests` timed
 requests after `--warmup`, the queries of one request, and a pyinstrument profile of `--profiled`
 requests as text in the output folder (`<page>.txt`), with every figure in `pages.json`.
+Pages keep their results and fragments in the cache until the data changes; `--cold` empties it
+before every request, to measure each page as on its first visit after a change.
 """
 
 import argparse
@@ -55,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=5, help="requests before timing")
     parser.add_argument("--profiled", type=int, default=10, help="requests profiled per page")
     parser.add_argument("--team-size", type=int, default=20)
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="empty the cache before every request: each page as on its first visit after a "
+        "change of the data (cached results and fragments all missed)",
+    )
     parser.add_argument(
         "--static-root",
         type=Path,
@@ -183,11 +191,14 @@ def browsers(users: dict) -> dict:
 
 
 def measure(browser, user, url: str, args: argparse.Namespace, profile_to: Path) -> dict:
+    from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from pyinstrument import Profiler
 
     def get():
+        if args.cold:
+            cache.clear()
         response = browser.get(url)
         if response.status_code == 302 and response["Location"].startswith("/login/"):
             # A bench run setting its supervisor's password signs this script out too.
@@ -265,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         browser, user = signed_in[username], found["users"][username]
         pages[name] = measure(browser, user, url, args, args.out / f"{name}.txt")
         print(f"{name}: {pages[name]}", flush=True)
-    document = {"personas": found["chosen"], "pages": pages}
+    document = {"personas": found["chosen"], "cold": args.cold, "pages": pages}
     (args.out / "pages.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
     print(report(pages))
     return 0
