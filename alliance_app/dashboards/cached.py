@@ -11,6 +11,7 @@ belong to one request. Access checks and audit entries run on every request, out
 """
 
 import hashlib
+import pickle
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -52,4 +53,8 @@ def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> 
     if value is _MISSING:
         value = compute()
         cache.set(key, value, TIMEOUT)
+        # What a hit gives: rows as unpickled (Django marks them with its version), so that a
+        # fragment keyed on them (`fragments.fingerprint`) is the same on a miss as on a hit,
+        # and the caller's changes to them are its own.
+        value = pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own)
     return value
