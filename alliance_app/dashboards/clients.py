@@ -14,7 +14,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role
-from alliance_app.accounts.models import Role
+from alliance_app.accounts.models import Membership, Role
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.access import (
@@ -24,7 +24,7 @@ from alliance_app.clinic.access import (
     may_treat,
     require_treating,
 )
-from alliance_app.clinic.models import Closure, Episode, SessionFormat, TherapySession
+from alliance_app.clinic.models import Client, Closure, Episode, SessionFormat, TherapySession
 from alliance_app.clinic.services import client_delete
 from alliance_app.feedback.access import flags_to_reflect_on, may_act_on_flags
 from alliance_app.feedback.instruments import catalogue
@@ -41,6 +41,7 @@ from alliance_app.feedback.services import episode_close, instrument_for_client
 from alliance_app.lib.db_router import replica_reads
 
 from . import charts, fragments, stats
+from .cached import cached_result
 from .selectors import rating_rows
 
 
@@ -67,6 +68,49 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     client.organization = membership.organization
     audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
     chosen = request.GET.get("episode", "")
+    # What the page shows of the client's care, once per data version for this viewer (their
+    # rights choose links, forms and reflections) and this episode. The client's own fields the
+    # result is built from are part of the key: they were read before the data version.
+    result = cached_result(
+        "client_detail",
+        [
+            client.pk,
+            client.primary_therapist_id,
+            client.age_band,
+            client.language,
+            membership.pk,
+            membership.role,
+            chosen,
+        ],
+        lambda: _client_result(client, membership, chosen),
+    )
+    expected = membership.organization.expected_response_model()
+    return render(
+        request,
+        "clinic/client_detail.html",
+        {
+            **result,
+            "client": client,
+            "chart_config": charts.chart_json(charts.chart_config()),
+            # The band's note under the chart, where the client's age band has lines.
+            "band": expected if expected and client.age_band in expected.bands else None,
+            "band_above": round(100 * (1 - expected.quantile)) if expected else None,
+            "can_manage_data": membership.role == Role.ADMIN,
+            "can_hand_over": may_hand_over(membership),
+            "formats": SessionFormat.choices,
+            "closures": Closure.choices,
+            "raters": Rater.choices,
+            "scales": [
+                (scale, label, instrument_for_client(client, scale))
+                for scale, label in ScaleChoice.choices
+                if result["today"] is None or scale in scales_left(result["today"])
+            ],
+        },
+    )
+
+
+def _client_result(client: Client, membership: Membership, chosen: str) -> dict:
+    """The client page's episode, sessions, chart, flags and the viewer's rights on them."""
     episode = (client.episodes.filter(pk=chosen).first() if chosen.isdigit() else None) or (
         client.episodes.order_by(F("closed").desc(nulls_first=True), "-opened").first()
     )
@@ -132,41 +176,22 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     is_open = episode is not None and episode.is_open
     today = next((s for s in sessions if is_open and s.date == timezone.localdate()), None)
-    return render(
-        request,
-        "clinic/client_detail.html",
-        {
-            "client": client,
-            "episode": episode,
-            "sessions": sessions,
-            "today": today,
-            "chart": chart,
-            "chart_config": charts.chart_json(charts.chart_config()),
-            "has_ratings": bool(ratings),
-            # The band's note under the chart, where the client's age band has lines.
-            "band": expected if expected and client.age_band in expected.bands else None,
-            "band_above": round(100 * (1 - expected.quantile)) if expected else None,
-            "open_flags": [flag for flag in flags if flag.status in OPEN_STATUSES],
-            "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
-            "can_treat": may_treat(membership, client),
-            "can_act_on_flags": may_act_on_flags(membership, client),
-            "reflect_on": flags_to_reflect_on(membership, flags),
-            "can_manage_data": membership.role == Role.ADMIN,
-            "can_hand_over": may_hand_over(membership),
-            "formats": SessionFormat.choices,
-            "closures": Closure.choices,
-            "raters": Rater.choices,
-            # Offered when naming the next rater, so one partner stays one series.
-            "labels_used": sorted(
-                {r.rater_label for s in sessions for r in s.ratings.all() if r.rater_label}
-            ),
-            "scales": [
-                (scale, label, instrument_for_client(client, scale))
-                for scale, label in ScaleChoice.choices
-                if today is None or scale in scales_left(today)
-            ],
-        },
-    )
+    return {
+        "episode": episode,
+        "sessions": sessions,
+        "today": today,
+        "chart": chart,
+        "has_ratings": bool(ratings),
+        "open_flags": [flag for flag in flags if flag.status in OPEN_STATUSES],
+        "earlier_flags": [flag for flag in flags if flag.status not in OPEN_STATUSES],
+        "can_treat": may_treat(membership, client),
+        "can_act_on_flags": may_act_on_flags(membership, client),
+        "reflect_on": flags_to_reflect_on(membership, flags),
+        # Offered when naming the next rater, so one partner stays one series.
+        "labels_used": sorted(
+            {r.rater_label for s in sessions for r in s.ratings.all() if r.rater_label}
+        ),
+    }
 
 
 @login_required
