@@ -108,6 +108,46 @@ def _status_choices(*, band_in_use: bool) -> list[tuple[str, str]]:
 @replica_reads
 def inbox(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.SUPERVISOR, Role.ADMIN)
+    filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
+    # The page's rows, its count, the filters' lists and which rows one may reflect on, once per
+    # data version for this viewer, these filters and this page; the links and each flag's age
+    # are worked out per request.
+    result = cached_result(
+        "inbox",
+        [
+            membership.organization_id,
+            membership.pk,
+            membership.role,
+            *filters.values(),
+            request.GET.get("page", ""),
+        ],
+        lambda: _inbox_result(membership, filters, request.GET.get("page")),
+    )
+    paginator = Paginator((), 50)
+    # The count Paginator asks for, as it was counted with the page.
+    paginator.count = result["count"]
+    page = paginator.page(result["number"])
+    page.object_list = result["flags"]
+    here = request.get_full_path()
+    _with_links(page, here)
+    return render(
+        request,
+        "dashboards/inbox.html",
+        {
+            "page": page,
+            "here": here,
+            "filters": filters,
+            "therapists": result["therapists"],
+            "teams": result["teams"],
+            "kinds": FlagKindChoice.choices,
+            "flag_statuses": FlagStatus.choices,
+            "can_act": membership.role == Role.SUPERVISOR,
+            "reflect_on": result["reflect_on"],
+        },
+    )
+
+
+def _inbox_result(membership: Membership, filters: dict[str, str], number: str | None) -> dict:
     therapists = therapists_visible_to(membership).order_by("first_name", "last_name")
     teams = (
         membership.supervised_teams.all()
@@ -122,7 +162,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
         flags = Flag.objects.filter(client_id__in=visible)
     else:
         flags = flags_visible_to(membership)
-    filters = {key: request.GET.get(key, "") for key in ("therapist", "team", "kind", "status")}
     if filters["therapist"].isdigit():
         flags = flags.filter(client__primary_therapist_id=int(filters["therapist"]))
     if filters["team"].isdigit():
@@ -138,11 +177,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     # read straight from it.
     order = ("-status", "-severity", "created_at", "pk")
     ids = flags.order_by(*order).values_list("pk", flat=True)
-    page = Paginator(ids, 50).get_page(request.GET.get("page"))
+    page = Paginator(ids, 50).get_page(number)
     # The page's 50 flags are chosen first, joining nothing but the visibility rule; only they
     # are then read with what their rows show. Asked as one query, with the choice a subquery,
     # the planner may join every flag of the organisation before picking the 50.
-    page.object_list = list(
+    rows = list(
         Flag.objects.filter(pk__in=list(page.object_list))
         .select_related(
             "client__primary_therapist",
@@ -154,23 +193,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .prefetch_related("reflection__strategies")
         .order_by(*order)
     )
-    here = request.get_full_path()
-    _with_links(page, here)
-    return render(
-        request,
-        "dashboards/inbox.html",
-        {
-            "page": page,
-            "here": here,
-            "filters": filters,
-            "therapists": therapists,
-            "teams": teams,
-            "kinds": FlagKindChoice.choices,
-            "flag_statuses": FlagStatus.choices,
-            "can_act": membership.role == Role.SUPERVISOR,
-            "reflect_on": flags_to_reflect_on(membership, page),
-        },
-    )
+    return {
+        "count": page.paginator.count,
+        "number": page.number,
+        "flags": rows,
+        "therapists": list(therapists),
+        "teams": list(teams),
+        "reflect_on": flags_to_reflect_on(membership, rows),
+    }
 
 
 _PK_MARK = 918273645

@@ -35,12 +35,10 @@ NO_TENSION = TensionAnswer(tension=False)
 PAGES = {
     # one query, a row per client with correlated subqueries
     "caseload": (Role.THERAPIST, lambda w: reverse("caseload"), 3),
-    # as tests/test_dashboards.py pins it, and one more: which of the rupture and tension
-    # flags the therapist may reflect on (no reflection is written, so no strategies are read)
-    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w.first]), 12),
-    # the therapists and teams for the filters, the count, the page's flags chosen, then read
-    # with their rows, which of them one may reflect on
-    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 9),
+    # cached result: the client (the access check), the audit entry, the data version
+    "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w.first]), 5),
+    # cached result: the data version, then the page's rows from the cache
+    "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 3),
     # cached results (dashboards.cached): the data version, then the result from the cache
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 3),
     "overview": (Role.ADMIN, lambda w: reverse("overview"), 3),
@@ -89,7 +87,12 @@ class Clinic:
 
 # On a miss (the data changed since the last visit), the cached pages' queries: the data
 # version's, then those that compute the result.
-MISSES = {"team": 8, "overview": 9, "supervision": 17}
+# The client page's: the episode, its sessions with their ratings, the rating rows, the chart's
+# flags and ruptures, the client's flags with their rows, which of the rupture and tension
+# flags the therapist may reflect on (no reflection is written, so no strategies are read).
+# The inbox's: the supervisor's clients, the count, the page's flags chosen, then read with
+# their rows, the therapists and teams for the filters, which of the flags one may reflect on.
+MISSES = {"team": 8, "overview": 9, "supervision": 17, "client": 13, "inbox": 10}
 
 
 def count_queries(http, url: str) -> int:
