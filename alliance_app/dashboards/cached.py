@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model
 from django.utils import timezone, translation
 
 from alliance_app.accounts import data_version
@@ -29,18 +30,29 @@ _MISSING = object()
 
 
 def result_key(name: str, parts: Iterable[Any]) -> str | None:
-    """The cache key, or None when the data's version is not known."""
+    """The cache key, or None when the data's version is not known.
+
+    A row among the parts (the organisation with its settings, the viewer's membership, the
+    client) stands in the key by its columns' values: it was read before the data version, so a
+    change to it that lands in between must still make another key."""
     version = data_version.current(reading_from() or DEFAULT_DB_ALIAS)
     if version is None:
         return None
     chosen = [
-        *map(str, parts),
+        *(_row(part) if isinstance(part, Model) else str(part) for part in parts),
         translation.get_language() or "",
         timezone.get_current_timezone_name(),
         timezone.localdate().isoformat(),
     ]
     digest = hashlib.sha256("\x1f".join(chosen).encode()).hexdigest()[:32]
     return f"result:{name}:{version}:{digest}"
+
+
+def _row(row: Model) -> str:
+    """A row as stored: every column's value (its related rows and whatever else hangs on the
+    object are not part of it)."""
+    values = [repr(getattr(row, field.attname)) for field in row._meta.concrete_fields]
+    return f"{row._meta.label}({','.join(values)})"
 
 
 def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> T:

@@ -69,19 +69,11 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     audit_record(request, action=Action.CLIENT_VIEWED, obj=client, detail=client.code)
     chosen = request.GET.get("episode", "")
     # What the page shows of the client's care, once per data version for this viewer (their
-    # rights choose links, forms and reflections) and this episode. The client's own fields the
-    # result is built from are part of the key: they were read before the data version.
+    # rights choose links, forms and reflections) and this episode. The client and the viewer's
+    # membership are keyed by their content: they were read before the data version.
     result = cached_result(
         "client_detail",
-        [
-            client.pk,
-            client.primary_therapist_id,
-            client.age_band,
-            client.language,
-            membership.pk,
-            membership.role,
-            chosen,
-        ],
+        [client, membership, chosen],
         lambda: _client_result(client, membership, chosen),
     )
     expected = membership.organization.expected_response_model()

@@ -88,7 +88,7 @@ def supervision(request: HttpRequest, pk: int) -> HttpResponse:
     # The viewer is part of the key: the episodes listed are those of clients they may see.
     context, opened = cached_result(
         "supervision",
-        [therapist.pk, membership.user_id, period],
+        [therapist, membership, period],
         lambda: _supervision_context(membership, therapist, period),
     )
     audit_record_each(request, action=Action.CLIENT_VIEWED, object_type="client", objects=opened)

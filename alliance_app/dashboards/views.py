@@ -115,9 +115,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     result = cached_result(
         "inbox",
         [
-            membership.organization_id,
-            membership.pk,
-            membership.role,
+            membership.organization,
+            membership,
             *filters.values(),
             request.GET.get("page", ""),
         ],
@@ -250,7 +249,7 @@ def team_statistics(request: HttpRequest) -> HttpResponse:
     viewer = None if membership.role == Role.ADMIN else membership.user_id
     context = cached_result(
         "team_statistics",
-        [membership.organization_id, membership.role, viewer],
+        [membership.organization, membership, viewer],
         lambda: _team_context(membership),
     )
     return render(request, "dashboards/team.html", context)
@@ -316,7 +315,7 @@ def _rupture_context(figures: stats.Figures) -> dict:
 def overview(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.ADMIN)
     context = cached_result(
-        "overview", [membership.organization_id], lambda: _overview_context(membership)
+        "overview", [membership.organization], lambda: _overview_context(membership)
     )
     return render(request, "dashboards/overview.html", context)
 

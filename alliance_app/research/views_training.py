@@ -149,7 +149,7 @@ def training_evaluation(request: HttpRequest, pk: int) -> HttpResponse:
     days, days_note = _days(request.GET.get("days"))
     context = cached_result(
         "training_evaluation",
-        [membership.organization_id, training.pk, days],
+        [membership.organization, training, days],
         lambda: _evaluation_context(membership, training, days),
     )
     return render(

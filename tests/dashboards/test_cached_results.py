@@ -110,6 +110,26 @@ def test_a_write_by_another_server_shows_once_its_commit_raises_the_stored_count
     assert totals(client, "overview").sessions == before.sessions + 1
 
 
+@pytest.mark.parametrize(
+    ("name", "viewer"), [("overview", "admin"), ("team_statistics", "supervisor")]
+)
+def test_settings_read_before_the_data_version_are_part_of_the_key(
+    client, org, clinic, computed, monkeypatch, name, viewer
+):
+    """The organisation (its flag rules) is read with the user, before the data version: a
+    change landing between the two must not be cached under the new version with the old rules.
+    With the version held still, only the organisation's own columns can tell the change."""
+    monkeypatch.setattr(data_version, "current", lambda using="default": "held")
+    client.force_login(clinic[viewer])
+    before = client.get(reverse(name)).context["chart"]
+    org.alliance_cutoff = 39
+    org.save(update_fields=["alliance_cutoff"])
+    after = client.get(reverse(name)).context["chart"]
+    assert len(computed) == 2
+    # The chart's reference line is drawn at the organisation's cut-off.
+    assert before != after
+
+
 def test_each_supervisor_gets_the_figures_of_their_own_teams(client, org, clinic, south):
     other = factories.user(org, team=south, username="olga")
     episode = factories.episode(factories.client(org, other, code="B001"))
