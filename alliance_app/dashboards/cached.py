@@ -12,6 +12,7 @@ belong to one request. Access checks and audit entries run on every request, out
 
 import hashlib
 import pickle
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -58,9 +59,17 @@ def _row(row: Model) -> str:
 def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> T:
     """The result `compute()` gives for these parts at the current data version, computed only
     when the cache does not hold it yet."""
+    return keyed_result(name, parts, compute)[0]
+
+
+def keyed_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> tuple[T, str]:
+    """`cached_result`, with the key the result is kept under: a fragment of the page that shows
+    only this result (and the parts) may be cached under it too (`{% fragment %}`), without
+    reading the result's rows again to make its key. When the version is not known, nothing is
+    cached and the key is one of its own, never met again."""
     key = result_key(name, parts)
     if key is None:
-        return compute()
+        return compute(), f"uncached:{secrets.token_hex(16)}"
     value = cache.get(key, _MISSING)
     if value is _MISSING:
         value = compute()
@@ -69,4 +78,4 @@ def cached_result(name: str, parts: Iterable[Any], compute: Callable[[], T]) -> 
         # fragment keyed on them (`fragments.fingerprint`) is the same on a miss as on a hit,
         # and the caller's changes to them are its own.
         value = pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own)
-    return value
+    return value, key

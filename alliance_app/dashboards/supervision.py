@@ -38,7 +38,7 @@ from alliance_app.measures import pooled_within_sd
 from alliance_app.measures import score_shown as shown
 
 from . import charts, ruptures, selectors
-from .cached import cached_result
+from .cached import keyed_result
 
 # Months back from the current one; "all" is every month.
 PERIODS = {"6": 6, "12": 12, "24": 24, "all": None}
@@ -86,7 +86,7 @@ def supervision(request: HttpRequest, pk: int) -> HttpResponse:
     if period not in PERIODS:
         period = DEFAULT_PERIOD
     # The viewer is part of the key: the episodes listed are those of clients they may see.
-    context, opened = cached_result(
+    (context, opened), key = keyed_result(
         "supervision",
         [therapist, membership, period],
         lambda: _supervision_context(membership, therapist, period),
@@ -95,7 +95,8 @@ def supervision(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboards/supervision.html",
-        {"therapist": therapist, "periods": _period_choices(), **context},
+        # The page shows the result and the parts only: its HTML is kept under the result's key.
+        {"therapist": therapist, "periods": _period_choices(), "result_key": key, **context},
     )
 
 

@@ -10,7 +10,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
@@ -36,7 +35,7 @@ from alliance_app.measures import AgeBand, FlagRules, Scale, Severity
 from alliance_app.measures.expected import ExpectedResponse
 
 from . import charts, exports, ruptures, selectors, stats
-from .cached import cached_result
+from .cached import cached_result, keyed_result
 from .selectors import caseload
 
 LANDING = {Role.THERAPIST: "caseload", Role.SUPERVISOR: "inbox", Role.ADMIN: "overview"}
@@ -61,13 +60,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @replica_reads
 def caseload_view(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.THERAPIST, Role.SUPERVISOR)
-    clients = clients_visible_to(membership).filter(primary_therapist=request.user)
     query = request.GET.get("q", "").strip()
-    if query:
-        clients = clients.filter(code__icontains=query)
     organization = membership.organization
     expected = organization.expected_response_model()
-    rows = caseload(clients, rules=organization.flag_rules(), expected=expected)
+    # The therapist's rows, once per data version for them and this search.
+    rows, key = keyed_result(
+        "caseload",
+        [organization, membership, query],
+        lambda: _caseload_rows(membership, query, expected),
+    )
     status = request.GET.get("status", "")
     if status in STATUS_FILTERS:
         rows = [row for row in rows if STATUS_FILTERS[status](row)]
@@ -80,8 +81,18 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": _status_choices(band_in_use=expected is not None),
             "band_elsewhere": _elsewhere(expected),
+            # The table shows the result's rows with this filter: kept under the result's key.
+            "result_key": key,
         },
     )
+
+
+def _caseload_rows(membership: Membership, query: str, expected: ExpectedResponse | None):
+    clients = clients_visible_to(membership).filter(primary_therapist_id=membership.user_id)
+    if query:
+        clients = clients.filter(code__icontains=query)
+    organization = membership.organization
+    return caseload(clients, rules=organization.flag_rules(), expected=expected)
 
 
 def _elsewhere(expected: ExpectedResponse | None) -> str:
@@ -112,23 +123,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
     # The page's rows, its count, the filters' lists and which rows one may reflect on, once per
     # data version for this viewer, these filters and this page; the links and each flag's age
     # are worked out per request.
-    result = cached_result(
+    here = request.get_full_path()
+    result, key = keyed_result(
         "inbox",
-        [
-            membership.organization,
-            membership,
-            *filters.values(),
-            request.GET.get("page", ""),
-        ],
-        lambda: _inbox_result(membership, filters, request.GET.get("page")),
+        [membership.organization, membership, *filters.values(), request.GET.get("page", ""), here],
+        lambda: _inbox_result(membership, filters, request.GET.get("page"), here),
     )
     paginator = Paginator((), 50)
     # The count Paginator asks for, as it was counted with the page.
     paginator.count = result["count"]
     page = paginator.page(result["number"])
     page.object_list = result["flags"]
-    here = request.get_full_path()
-    _with_links(page, here)
     return render(
         request,
         "dashboards/inbox.html",
@@ -142,11 +147,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "flag_statuses": FlagStatus.choices,
             "can_act": membership.role == Role.SUPERVISOR,
             "reflect_on": result["reflect_on"],
+            # The list shows the result and the flags' ages, counted in minutes: its HTML is
+            # kept under the result's key for the minute.
+            "result_key": key,
+            "minute": timezone.now().strftime("%Y-%m-%dT%H:%M"),
         },
     )
 
 
-def _inbox_result(membership: Membership, filters: dict[str, str], number: str | None) -> dict:
+def _inbox_result(
+    membership: Membership, filters: dict[str, str], number: str | None, here: str
+) -> dict:
     therapists = therapists_visible_to(membership).order_by("first_name", "last_name")
     teams = (
         membership.supervised_teams.all()
@@ -192,6 +203,7 @@ def _inbox_result(membership: Membership, filters: dict[str, str], number: str |
         .prefetch_related("reflection__strategies")
         .order_by(*order)
     )
+    _with_links(rows, here)
     return {
         "count": page.paginator.count,
         "number": page.number,
@@ -207,8 +219,7 @@ _PK_MARK = 918273645
 
 def _with_links(flags: Iterable[Flag], here: str) -> None:
     """What each row of the inbox links to and posts to, and its severity's style, worked out
-    here once rather than by tags in each of up to 50 rows. The age is worked out here too, so
-    the cached list (keyed on each flag as read) shows it as of this request."""
+    here once rather than by tags in each of up to 50 rows."""
     back = f"?next={quote(here)}"
     client_url, reflection_url = _url_for("client_detail"), _url_for("flag_reflection")
     acknowledge_url, resolve_url = (
@@ -216,7 +227,6 @@ def _with_links(flags: Iterable[Flag], here: str) -> None:
         _url_for("flag_action", "resolve"),
     )
     for flag in flags:
-        flag.age = timesince(flag.created_at)
         flag.severity_class = Severity(flag.severity).name.lower()
         flag.client_url = client_url(flag.client_id)
         flag.reflection_url = reflection_url(flag.pk) + back
