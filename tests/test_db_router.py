@@ -18,6 +18,7 @@ from unittest import mock
 
 import pytest
 from django.core import signing
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.utils import load_backend
 from django.test.utils import CaptureQueriesContext
@@ -160,10 +161,14 @@ def test_the_pin_to_the_primary_ends_after_replica_pin_seconds(replica, therapis
     _response, _primary, from_replica = get_logged(therapist_client, reverse("caseload"))
     assert from_replica == []
     now = time.time()
+    # The caseload's rows are cached per data version (dashboards.cached): emptied, so that the
+    # second visit reads them again and shows where it reads from.
+    cache.clear()
     # The cookie's signature carries its time: six seconds on, it is too old to count.
     with mock.patch.object(signing, "time", SimpleNamespace(time=lambda: now + 6)):
         _response, primary, from_replica = get_logged(therapist_client, reverse("caseload"))
     assert on_table(from_replica, "clinic_client")
+    assert on_table(from_replica, "accounts_dataversion")
     assert not on_table(primary, "clinic_client")
 
 
