@@ -41,7 +41,7 @@ from alliance_app.feedback.services import episode_close, instrument_for_client
 from alliance_app.lib.db_router import replica_reads
 
 from . import charts, fragments, stats
-from .cached import cached_result
+from .cached import keyed_result
 from .selectors import rating_rows
 
 
@@ -71,7 +71,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # What the page shows of the client's care, once per data version for this viewer (their
     # rights choose links, forms and reflections) and this episode. The client and the viewer's
     # membership are keyed by their content: they were read before the data version.
-    result = cached_result(
+    result, key = keyed_result(
         "client_detail",
         [client, membership, chosen],
         lambda: _client_result(client, membership, chosen),
@@ -82,6 +82,8 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "clinic/client_detail.html",
         {
             **result,
+            # The flags and sessions show the result (and the client): kept under its key.
+            "result_key": key,
             "client": client,
             "chart_config": charts.chart_json(charts.chart_config()),
             # The band's note under the chart, where the client's age band has lines.
