@@ -161,7 +161,7 @@ def test_the_pin_to_the_primary_ends_after_replica_pin_seconds(replica, therapis
     _response, _primary, from_replica = get_logged(therapist_client, reverse("caseload"))
     assert from_replica == []
     now = time.time()
-    # The caseload's rows are cached per data version (dashboards.cached): emptied, so that the
+    # The caseload's rows are cached per data version (accounts.cached): emptied, so that the
     # second visit reads them again and shows where it reads from.
     cache.clear()
     # The cookie's signature carries its time: six seconds on, it is too old to count.

@@ -1,5 +1,5 @@
 """The data version: a number that changes whenever anything a cached result reads may have
-changed (issue 16; `dashboards.cached`).
+changed (issue 16; `accounts.cached`).
 
 Every database connection runs each statement through `watch_writes`. An INSERT, UPDATE or
 DELETE on a table of the app's own models (not audit entries, the unlock counters or this

@@ -14,6 +14,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role
+from alliance_app.accounts.cached import keyed_result
 from alliance_app.accounts.models import Membership, Role
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
@@ -41,7 +42,6 @@ from alliance_app.feedback.services import episode_close, instrument_for_client
 from alliance_app.lib.db_router import replica_reads
 
 from . import charts, fragments, stats
-from .cached import keyed_result
 from .selectors import rating_rows
 
 

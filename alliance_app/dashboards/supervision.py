@@ -4,7 +4,7 @@ Seen by the therapist themself, the supervisors of their team and the organisati
 (`accounts.access.get_visible_therapist`). Every figure comes from summary rows
 (`selectors.rupture_tallies`, `dashboards.ruptures`), so the page costs the same number of
 queries however many clients lie behind it, and they are computed once per change of the data
-and viewer (`dashboards.cached`). It says which rupture rule is in force, because the count of
+and viewer (`accounts.cached`). It says which rupture rule is in force, because the count of
 ruptures depends on it (Gumz et al. 2012).
 """
 
@@ -27,6 +27,7 @@ from alliance_app.accounts.access import (
     supervision_peers,
     therapists_visible_to,
 )
+from alliance_app.accounts.cached import keyed_result
 from alliance_app.accounts.models import Membership, Organization, Role, User
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record_each
@@ -38,7 +39,6 @@ from alliance_app.measures import pooled_within_sd
 from alliance_app.measures import score_shown as shown
 
 from . import charts, ruptures, selectors
-from .cached import keyed_result
 
 # Months back from the current one; "all" is every month.
 PERIODS = {"6": 6, "12": 12, "24": 24, "all": None}

@@ -15,6 +15,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_membership, require_role, therapists_visible_to
+from alliance_app.accounts.cached import cached_result, keyed_result
 from alliance_app.accounts.models import Membership, Role, Team
 from alliance_app.accounts.redirects import safe_next
 from alliance_app.audit.models import Action
@@ -35,7 +36,6 @@ from alliance_app.measures import AgeBand, FlagRules, Scale, Severity
 from alliance_app.measures.expected import ExpectedResponse
 
 from . import charts, exports, ruptures, selectors, stats
-from .cached import cached_result, keyed_result
 from .selectors import caseload
 
 LANDING = {Role.THERAPIST: "caseload", Role.SUPERVISOR: "inbox", Role.ADMIN: "overview"}

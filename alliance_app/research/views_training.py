@@ -4,7 +4,7 @@ Admins and supervisors of the organisation record trainings and read their evalu
 therapist gets 403, anyone of another organisation 404. The evaluation reads summary rows only
 (three grouped queries over the windows' months, `evaluation_rows`), so it costs the same however
 many clients and ratings lie behind it; the computation is `research.evaluation`, done once per
-change of the data (`dashboards.cached`).
+change of the data (`accounts.cached`).
 """
 
 from typing import Any
@@ -20,12 +20,12 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.access import require_role
+from alliance_app.accounts.cached import cached_result
 from alliance_app.accounts.models import Membership, Role, User
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
 from alliance_app.clinic.models import Closure, Episode
 from alliance_app.dashboards import charts
-from alliance_app.dashboards.cached import cached_result
 from alliance_app.feedback.models import AllianceMonth, Rater, Rupture
 from alliance_app.measures import RuptureStatus
 

@@ -1,4 +1,4 @@
-"""Cached results (dashboards.cached): the overview, team statistics, the supervision page and
+"""Cached results (accounts.cached): the overview, team statistics, the supervision page and
 the training evaluation compute their figures once per data version, and never show figures
 older than the data.
 

@@ -39,7 +39,7 @@ PAGES = {
     "client": (Role.THERAPIST, lambda w: reverse("client_detail", args=[w.first]), 5),
     # cached result: the data version, then the page's rows from the cache
     "inbox": (Role.SUPERVISOR, lambda w: reverse("inbox"), 3),
-    # cached results (dashboards.cached): the data version, then the result from the cache
+    # cached results (accounts.cached): the data version, then the result from the cache
     "team": (Role.SUPERVISOR, lambda w: reverse("team_statistics"), 3),
     "overview": (Role.ADMIN, lambda w: reverse("overview"), 3),
     "supervision_index": (Role.SUPERVISOR, lambda w: reverse("supervision_index"), 5),

@@ -21,8 +21,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 from django.utils import timezone, translation
 
-from alliance_app.accounts import data_version
 from alliance_app.lib.db_router import reading_from
+
+from . import data_version
 
 T = TypeVar("T")
 # A result stays correct for as long as the data version holds; this only frees the space.
