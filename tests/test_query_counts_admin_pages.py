@@ -3,9 +3,12 @@ queries for a small organisation as for a large one; the staff rows and the sett
 HTML is cached under a key made of what they show, show an edit at once."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core import signing
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,7 +22,10 @@ from tests.factories import logged_in
 
 pytestmark = pytest.mark.django_db
 
-STAFF_QUERIES = 5
+# Seen again with nothing changed, the rows come from the cache (session, user, data version);
+# on a miss they are read: how many match, the page's colleagues, their supervised teams.
+STAFF_QUERIES = 3
+STAFF_MISS_QUERIES = 6
 SETTINGS_QUERIES = 3
 SUBMIT_QUERIES = 13
 
@@ -57,6 +63,10 @@ def test_the_staff_page_takes_a_fixed_number_of_queries(org, admin, colleagues):
     assert response.status_code == 200
     assert len(response.context["rows"]) == min(colleagues + 1, 50)
     assert queries == STAFF_QUERIES
+    cache.clear()
+    queries, response = counted(http, "get", reverse("staff_list"))
+    assert len(response.context["rows"]) == min(colleagues + 1, 50)
+    assert queries == STAFF_MISS_QUERIES
 
 
 @pytest.mark.parametrize("clients", [5, 50])
@@ -161,3 +171,24 @@ def test_an_invitations_forms_on_the_cached_staff_rows_carry_each_requests_own_t
         # Resend and withdraw, each a form with this request's token.
         assert table.count('name="csrfmiddlewaretoken"') == 2
         assert table.count(f'name="csrfmiddlewaretoken" value="{token}"') == 2
+
+
+def test_an_invitation_that_lapses_shows_as_expired_though_the_rows_are_cached(org, admin):
+    from tests.test_staff import invited
+
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    lapses = start + timedelta(minutes=5)
+
+    def status(http) -> str:
+        table = http.get(reverse("staff_list")).content.decode()
+        row = table.split('data-username="new@example.org"', 1)[1].split("</tr>", 1)[0]
+        badge = re.search(r'<span class="badge[^"]*">([^<]+)</span>', row)
+        return badge.group(1)
+
+    with time_machine.travel(start, tick=False):
+        invited(org, "new@example.org", expires_at=lapses)
+        http = logged_in(admin)
+        assert status(http) == "Invited"
+    # Nothing is written in between: the same cached rows, counted from a later time.
+    with time_machine.travel(lapses + timedelta(minutes=1), tick=False):
+        assert status(http) == "Invitation expired"

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alliance_app.accounts.access import require_role
+from alliance_app.accounts.cached import keyed_result
 from alliance_app.accounts.models import Membership, Role, Team, User
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
@@ -40,7 +41,38 @@ def _team(membership: Membership, pk: int) -> Team:
 def staff_list(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.ADMIN)
     query = request.GET.get("q", "").strip()[:100]
-    members = staff.staff_of(membership.organization)
+    number = request.GET.get("page", "")[:20]
+    (members, count, number), key = keyed_result(
+        "staff",
+        (membership.organization, query, number),
+        lambda: _staff_page_of(membership.organization, query, number),
+    )
+    page = Page(members, number, Paginator(range(count), STAFF_PAGE_SIZE))
+    # Statuses are counted from now on every visit: an invitation lapses at its own minute.
+    now = timezone.now()
+    rows = []
+    for member in members:
+        status = staff.staff_status(member, now)
+        rows.append((member, status, staff.STATUS_LABELS[status]))
+    return render(
+        request,
+        "clinic/staff_list.html",
+        {
+            "rows": rows,
+            "page": page,
+            "query": query,
+            "filters": {"q": query} if query else {},
+            # The rows are the cached result's, with these statuses: kept under its key.
+            "result_key": key,
+            "statuses": ",".join(status for _member, status, _label in rows),
+        },
+    )
+
+
+def _staff_page_of(organization, query: str, number: str) -> tuple[list[User], int, int]:
+    """One page of the staff list (50 at a time, so a large organisation's page costs what a
+    small one's does): its colleagues, how many match in all, and the page's number."""
+    members = staff.staff_of(organization)
     if query:
         members = members.filter(
             Q(first_name__icontains=query)
@@ -48,22 +80,14 @@ def staff_list(request: HttpRequest) -> HttpResponse:
             | Q(email__icontains=query)
             | Q(username__icontains=query)
         )
-    # A page of 50 at a time, so a large organisation's page costs what a small one's does.
-    page = Paginator(members, STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
-    now = timezone.now()
-    rows = []
-    for member in page.object_list:
-        status = staff.staff_status(member, now)
+    page = Paginator(members, STAFF_PAGE_SIZE).get_page(number)
+    shown = list(page.object_list)
+    for member in shown:
         # Named once per row: the table shows them in three places.
         member.supervised_names = ", ".join(
             str(team) for team in member.membership.supervised_teams.all()
         )
-        rows.append((member, status, staff.STATUS_LABELS[status]))
-    return render(
-        request,
-        "clinic/staff_list.html",
-        {"rows": rows, "page": page, "query": query, "filters": {"q": query} if query else {}},
-    )
+    return shown, page.paginator.count, page.number
 
 
 @login_required
