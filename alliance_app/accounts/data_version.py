@@ -27,7 +27,6 @@ import time
 
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
-from django.db.models import F
 
 from .models import DataVersion
 
@@ -87,10 +86,26 @@ def _next_generation() -> None:
         _current_generation = next(_generation)
 
 
+def _sql(connection, template: str) -> str:
+    """A statement on the version's row, in this database's quoting: run as plain SQL, since
+    every write and every cached page pays for it (the ORM's compiling costs more than the
+    statement itself)."""
+    quote = connection.ops.quote_name
+    return template.format(
+        table=quote(DataVersion._meta.db_table), counter=quote("counter"), pk=quote("id")
+    )
+
+
 def data_changed(using: str = DEFAULT_DB_ALIAS) -> None:
     """Raise the stored counter now: for writes the connection did not see (COPY)."""
     _next_generation()
-    if not DataVersion.objects.using(using).filter(pk=1).update(counter=F("counter") + 1):
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql(connection, "UPDATE {table} SET {counter} = {counter} + 1 WHERE {pk} = 1")
+        )
+        raised = cursor.rowcount
+    if not raised:
         # A flushed database (`manage.py flush`, a transactional test) has lost the row.
         DataVersion.objects.using(using).get_or_create(pk=1, defaults={"counter": first_counter()})
 
@@ -144,7 +159,11 @@ def current(using: str = DEFAULT_DB_ALIAS) -> str | None:
     Committed writes show in the stored counter, which every process shares. This process's own
     writes not committed yet also count, through its generation.
     """
-    stored = DataVersion.objects.using(using).filter(pk=1).values_list("counter", flat=True).first()
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(connection, "SELECT {counter} FROM {table} WHERE {pk} = 1"))
+        row = cursor.fetchone()
+    stored = row[0] if row else None
     if stored is None:
         if using != DEFAULT_DB_ALIAS:
             return None
