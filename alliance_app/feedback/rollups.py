@@ -23,20 +23,13 @@ from functools import reduce
 from django.apps import apps as installed_apps
 from django.db import IntegrityError, transaction
 from django.db.models import (
-    BigIntegerField,
-    Case,
-    CharField,
     Count,
-    DecimalField,
     F,
     OuterRef,
-    PositiveSmallIntegerField,
     Q,
     QuerySet,
     Subquery,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
@@ -55,7 +48,6 @@ ENDS = (
     "latest_number",
     "latest_total",
 )
-TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 
 def rating_stored(rating, thresholds: Thresholds, tension: TensionAnswer | None = None) -> None:
@@ -70,19 +62,26 @@ def rating_stored(rating, thresholds: Thresholds, tension: TensionAnswer | None 
 
 
 def _extend_ends(rating) -> None:
+    """Move the episode's latest end to a rating later than it, or its first end to one earlier
+    than it; a rating between the two moves neither. Each is a conditional update of the one
+    row: a concurrent rating's update makes it wait, and its condition is then read again
+    against the row as that left it, so an end never moves back."""
     session = rating.session
     number = session.number
-    earlier, later = Q(first_number__gt=number), Q(latest_number__lt=number)
+    ends = OutcomeEnds.objects.filter(episode_id=session.episode_id)
     _upsert(
-        lambda: OutcomeEnds.objects.filter(episode_id=session.episode_id).update(
-            # Every expression reads the row as it was before this update, however recent.
-            first_id=_either(earlier, rating.pk, "first_id", BigIntegerField()),
-            first_number=_either(earlier, number, "first_number", PositiveSmallIntegerField()),
-            first_total=_either(earlier, rating.total, "first_total", TOTAL),
-            instrument=_either(earlier, rating.instrument, "instrument", CharField()),
-            latest_id=_either(later, rating.pk, "latest_id", BigIntegerField()),
-            latest_number=_either(later, number, "latest_number", PositiveSmallIntegerField()),
-            latest_total=_either(later, rating.total, "latest_total", TOTAL),
+        # Plain values, no expressions: this runs with every outcome rating a client gives.
+        lambda: (
+            ends.filter(latest_number__lt=number).update(
+                latest_id=rating.pk, latest_number=number, latest_total=rating.total
+            )
+            or ends.filter(first_number__gt=number).update(
+                first_id=rating.pk,
+                first_number=number,
+                first_total=rating.total,
+                instrument=rating.instrument,
+            )
+            or ends.exists()
         ),
         lambda: OutcomeEnds.objects.create(
             episode_id=session.episode_id,
@@ -99,43 +98,38 @@ def _extend_ends(rating) -> None:
     )
 
 
-def _either(condition: Q, value, column: str, field) -> Case:
-    return Case(When(condition, then=Value(value)), default=F(column), output_field=field)
-
-
 def _add_to_month(rating, concern: int, tension: TensionAnswer | None) -> None:
     session = rating.session
     month = session.date.replace(day=1)
     answered = int(tension is not None)
     felt = int(tension is not None and tension.tension)
     resolution = (tension.resolution or 0) if tension is not None else 0
+    added = {
+        "total_sum": rating.total,
+        "count": 1,
+        "concerns": concern,
+        "tensions_answered": answered,
+        "tensions": felt,
+        "tension_resolution_sum": resolution,
+    }
     _upsert(
+        # Only the sums that grow: fewer expressions to compile, the same row.
         lambda: AllianceMonth.objects.filter(episode_id=session.episode_id, month=month).update(
-            total_sum=F("total_sum") + rating.total,
-            count=F("count") + 1,
-            concerns=F("concerns") + concern,
-            tensions_answered=F("tensions_answered") + answered,
-            tensions=F("tensions") + felt,
-            tension_resolution_sum=F("tension_resolution_sum") + resolution,
+            **{name: F(name) + value for name, value in added.items() if value}
         ),
         lambda: AllianceMonth.objects.create(
             episode_id=session.episode_id,
             therapist_id=session.episode.therapist_id,
             month=month,
-            total_sum=rating.total,
-            count=1,
-            concerns=concern,
-            tensions_answered=answered,
-            tensions=felt,
-            tension_resolution_sum=resolution,
+            **added,
         ),
     )
 
 
-def _upsert(update: Callable[[], int], create: Callable[[], object]) -> None:
-    """Update the row; make it if there is none; if another rating's transaction made it a moment
-    ago (the unique key says so), update it after all. Portable, unlike INSERT … ON CONFLICT with
-    expressions."""
+def _upsert(update: Callable[[], int | bool], create: Callable[[], object]) -> None:
+    """Update the row (`update` says whether there is one); make it if there is none; if another
+    rating's transaction made it a moment ago (the unique key says so), update it after all.
+    Portable, unlike INSERT … ON CONFLICT with expressions."""
     if update():
         return
     try:
