@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from alliance_app.accounts.fields import time_zone_names
 from alliance_app.accounts.models import Organization, Role
-from alliance_app.feedback.models import Flag, Rating, Rupture
+from alliance_app.feedback.models import Flag, OutcomeEnds, Rating, Rupture
 from alliance_app.feedback.views import TABLET_SALT
 from tests import factories
 from tests.factories import logged_in
@@ -28,6 +28,7 @@ STAFF_QUERIES = 3
 STAFF_MISS_QUERIES = 6
 SETTINGS_QUERIES = 3
 SUBMIT_QUERIES = 13
+OUTCOME_SUBMIT_QUERIES = 10
 
 
 @pytest.fixture
@@ -110,6 +111,36 @@ def test_a_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(org, clie
     assert Flag.objects.filter(rating__session=last, kind="rupture").count() == 1
     assert Rating.objects.filter(session=last).count() == 1
     assert queries == SUBMIT_QUERIES
+
+
+@pytest.mark.parametrize(("clients", "sessions"), [(5, 5), (50, 20)])
+def test_an_outcome_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(
+    org, clients, sessions
+):
+    therapist = factories.user(org)
+    for _n in range(clients):
+        factories.client(org, therapist)
+    episode = factories.episode(factories.client(org, therapist))
+    rated = [factories.therapy_session(episode, number=n) for n in range(1, sessions + 1)]
+    for session in rated[:-1]:
+        factories.rate(session, "outcome-adult", "6 6 6 6")
+    http = logged_in(therapist)
+    http.get(reverse("caseload"))
+    queries, response = counted(
+        http,
+        "post",
+        submit_path(rated[-1].pk, "outcome-adult"),
+        {
+            **dict.fromkeys(factories.ADULT_OUTCOME_KEYS, "2.0"),
+            "idempotency_key": str(factories.key()),
+        },
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 201
+    # A fall from 24 to 8: a reliable deterioration, flagged, and the latest end moved.
+    assert Flag.objects.filter(rating__session=rated[-1], kind="deterioration").exists()
+    assert OutcomeEnds.objects.get(episode=episode).latest_number == sessions
+    assert queries == OUTCOME_SUBMIT_QUERIES
 
 
 def test_a_colleague_renamed_shows_on_the_staff_page_at_once(org, admin):

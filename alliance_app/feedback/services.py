@@ -72,6 +72,23 @@ class SubmitResult:
         return list(self.rating.flags.order_by("-severity", "kind", "item"))
 
 
+# What the rupture rule and the flags read of a stored rating (`points.as_point`, the rupture
+# rows' rating, rater and month, a flag's time): the submission reads no more of the episode's
+# earlier ones.
+RULES_READ = (
+    "session_id",
+    "created_at",
+    "instrument",
+    "scale",
+    "rater",
+    "rater_label",
+    *ITEM_FIELDS,
+    "total",
+    "session__number",
+    "session__date",
+)
+
+
 def rating_submit(
     *,
     session: TherapySession,
@@ -132,10 +149,11 @@ def rating_submit(
             rating.save(force_insert=True)
             # The episode's ratings of this scale, this one with them, read once for both the
             # rupture rule (this rater's series) and the flags (every earlier rating).
+            # Only the columns the rules read: the rows are read anew with every rating.
             scale_ratings = list(
-                Rating.objects.filter(
-                    session__episode=session.episode, scale=rating.scale
-                ).select_related("session")
+                Rating.objects.filter(session__episode=session.episode, scale=rating.scale)
+                .select_related("session")
+                .only(*RULES_READ)
             )
             ruptured = set()
             if instrument.scale is Scale.SESSION:
