@@ -112,6 +112,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     latency.add_argument("--skip-latency", action="store_true")
     latency.add_argument(
+        "--pages",
+        nargs="+",
+        metavar="NAME",
+        help="measure only these phases (rating_submit, caseload, staff, ...) between the floors;"
+        " written as bench-partial-*.json, leaving bench-latest.json as it was",
+    )
+    latency.add_argument(
         "--profile",
         action="store_true",
         help="a pyinstrument profile of every page (default: of the pages that miss a target)",
@@ -821,7 +828,16 @@ class Bench:
             weights = self.page_weights(app.base_url)
             client_page = client_page_weight(weights["client_page"])
             began = time.monotonic()
-            rows, _raw, _sizes = self.latency(app)
+            only = None
+            if args.pages:
+                only = (
+                    FLOOR,
+                    SIGNED_IN_FLOOR,
+                    *args.pages,
+                    f"{SIGNED_IN_FLOOR}_end",
+                    f"{FLOOR}_end",
+                )
+            rows, _raw, _sizes = self.latency(app, only=only)
             self.timings["latency_s"] = round(time.monotonic() - began, 1)
             if not args.skip_redis:
                 began = time.monotonic()
@@ -888,6 +904,11 @@ class Bench:
         )
         results.mkdir(exist_ok=True)
         text = json.dumps(document, indent=2, default=str)
+        if args.pages:
+            (results / f"bench-partial-{stamp}.json").write_text(text)
+            print(report_text(document))
+            print(f"written: {args.results}/bench-partial-{stamp}.json")
+            return 0 if document["summary"]["lossless_ok"] in (True, None) else 1
         (results / f"bench-{stamp}.json").write_text(text)
         (results / "bench-latest.json").write_text(text)
         print(report_text(document))
