@@ -27,6 +27,9 @@ pytestmark = pytest.mark.django_db
 STAFF_QUERIES = 3
 STAFF_MISS_QUERIES = 6
 SETTINGS_QUERIES = 3
+# The teams page likewise: on a miss, how many teams there are and the page's 50 with counts.
+TEAMS_QUERIES = 3
+TEAMS_MISS_QUERIES = 5
 SUBMIT_QUERIES = 13
 OUTCOME_SUBMIT_QUERIES = 10
 
@@ -68,6 +71,22 @@ def test_the_staff_page_takes_a_fixed_number_of_queries(org, admin, colleagues):
     queries, response = counted(http, "get", reverse("staff_list"))
     assert len(response.context["rows"]) == min(colleagues + 1, 50)
     assert queries == STAFF_MISS_QUERIES
+
+
+@pytest.mark.parametrize("teams", [5, 60])
+def test_the_teams_page_takes_a_fixed_number_of_queries(org, admin, teams):
+    for number in range(teams):
+        team = factories.team(org, f"Team {number}")
+        factories.user(org, role=Role.SUPERVISOR, team=team).membership.supervised_teams.add(team)
+    http = logged_in(admin)
+    http.get(reverse("team_list"))
+    queries, response = counted(http, "get", reverse("team_list"))
+    assert len(response.context["teams"]) == min(teams, 50)
+    assert queries == TEAMS_QUERIES
+    cache.clear()
+    queries, response = counted(http, "get", reverse("team_list"))
+    assert [team.member_count for team in response.context["teams"]] == [1] * min(teams, 50)
+    assert queries == TEAMS_MISS_QUERIES
 
 
 @pytest.mark.parametrize("clients", [5, 50])

@@ -167,3 +167,31 @@ def test_team_statistics_count_the_merged_members_for_the_team_they_joined():
     sue = logged_in(world.sue).get(reverse("team_statistics")).context
     assert [name for name, *_ in sue["rows"]] == ["Ann", "Ben", "Cal"]
     assert sue["totals"].sessions == 7
+
+
+def test_each_team_counts_its_members_and_its_supervisors_apart(org, admin, north, south):
+    for _n in range(3):
+        factories.user(org, team=north)
+    for _n in range(2):
+        factories.user(org, role=Role.SUPERVISOR, team=south).membership.supervised_teams.add(north)
+    response = logged_in(admin).get(reverse("team_list"))
+    counts = [(t.name, t.member_count, t.supervisor_count) for t in response.context["teams"]]
+    assert counts == [("North", 3, 2), ("South", 2, 0)]
+
+
+def test_the_teams_page_shows_fifty_teams_at_a_time(org, admin):
+    for number in range(1, 53):
+        factories.team(org, f"Team {number:02d}")
+    http = logged_in(admin)
+    first = http.get(reverse("team_list"))
+    assert [team.name for team in first.context["teams"]][-1] == "Team 50"
+    assert len(first.context["teams"]) == 50
+    assert "1 / 2" in first.content.decode()
+    second = http.get(reverse("team_list"), {"page": "2"})
+    assert [team.name for team in second.context["teams"]] == ["Team 51", "Team 52"]
+    # A team added shows at once, though the pages were kept per version of the data.
+    http.post(reverse("team_list"), {"name": "Team 53"})
+    third = http.get(reverse("team_list"), {"page": "2"})
+    assert [team.name for team in third.context["teams"]] == ["Team 51", "Team 52", "Team 53"]
+    assert 'data-testid="team-row"' in third.content.decode()
+    assert third.content.decode().count('data-testid="team-row"') == 3

@@ -232,12 +232,27 @@ def login_sessions_end(user: User) -> int:
 
 
 def teams_of(organization: Organization) -> QuerySet[Team]:
-    """The organisation's teams with their counts of members and of supervisors."""
+    """The organisation's teams with their counts of members and of supervisors, each counted
+    per team shown (two joins counted together would multiply members by supervisors)."""
+    members = (
+        Membership.objects.filter(team=OuterRef("pk"))
+        .order_by()
+        .values("team")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    supervisors = (
+        Membership.supervised_teams.through.objects.filter(team=OuterRef("pk"))
+        .order_by()
+        .values("team")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
     return (
         Team.objects.filter(organization=organization)
         .annotate(
-            member_count=Count("members", distinct=True),
-            supervisor_count=Count("supervisors", distinct=True),
+            member_count=Coalesce(Subquery(members), 0),
+            supervisor_count=Coalesce(Subquery(supervisors), 0),
         )
         .order_by("name")
     )

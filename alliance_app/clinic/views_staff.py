@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +21,7 @@ from . import staff
 from .forms_staff import StaffForm, TeamForm, TeamMergeForm
 
 STAFF_PAGE_SIZE = 50
+TEAMS_PAGE_SIZE = 50
 
 
 def _member(membership: Membership, pk: int) -> User:
@@ -47,7 +48,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
         (membership.organization, query, number),
         lambda: _staff_page_of(membership.organization, query, number),
     )
-    page = Page(members, number, Paginator(range(count), STAFF_PAGE_SIZE))
+    page = _page(members, count, number, STAFF_PAGE_SIZE)
     # Statuses are counted from now on every visit: an invitation lapses at its own minute.
     now = timezone.now()
     rows = []
@@ -70,8 +71,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 
 def _staff_page_of(organization, query: str, number: str) -> tuple[list[User], int, int]:
-    """One page of the staff list (50 at a time, so a large organisation's page costs what a
-    small one's does): its colleagues, how many match in all, and the page's number."""
+    """One page of the staff list: its colleagues, how many match in all, the page's number."""
     members = staff.staff_of(organization)
     if query:
         members = members.filter(
@@ -80,14 +80,26 @@ def _staff_page_of(organization, query: str, number: str) -> tuple[list[User], i
             | Q(email__icontains=query)
             | Q(username__icontains=query)
         )
-    page = Paginator(members, STAFF_PAGE_SIZE).get_page(number)
-    shown = list(page.object_list)
+    shown, count, number = _page_of(members, number, STAFF_PAGE_SIZE)
     for member in shown:
         # Named once per row: the table shows them in three places.
         member.supervised_names = ", ".join(
             str(team) for team in member.membership.supervised_teams.all()
         )
-    return shown, page.paginator.count, page.number
+    return shown, count, number
+
+
+def _page_of(rows: QuerySet, number: str, size: int) -> tuple[list, int, int]:
+    """One page of `rows`, `size` at a time, so that a large organisation's page costs what a
+    small one's does: its rows, how many there are in all, and the page's number (the last for
+    a number past it, the first for one that is not a number)."""
+    page = Paginator(rows, size).get_page(number)
+    return list(page.object_list), page.paginator.count, page.number
+
+
+def _page(rows: list, count: int, number: int, size: int) -> Page:
+    """The page of a cached `_page_of` result, for the previous and next links."""
+    return Page(rows, number, Paginator(range(count), size))
 
 
 @login_required
@@ -201,8 +213,25 @@ def team_list(request: HttpRequest) -> HttpResponse:
             audit_record(request, action=Action.TEAM_CREATED, obj=team, detail=team.name)
             messages.success(request, _("Team %(name)s is added.") % {"name": team.name})
             return redirect("team_list")
-    teams = list(staff.teams_of(membership.organization))
-    return render(request, "clinic/team_list.html", {"teams": teams, "form": form})
+    number = request.GET.get("page", "")[:20]
+    (teams, count, number), key = keyed_result(
+        "teams",
+        (membership.organization, number),
+        lambda: _page_of(staff.teams_of(membership.organization), number, TEAMS_PAGE_SIZE),
+    )
+    return render(
+        request,
+        "clinic/team_list.html",
+        {
+            "teams": teams,
+            "page": _page(teams, count, number, TEAMS_PAGE_SIZE),
+            "filters": {},
+            "can_merge": count > 1,
+            "form": form,
+            # The rows are the cached result's: kept under its key.
+            "result_key": key,
+        },
+    )
 
 
 @login_required
