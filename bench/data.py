@@ -383,10 +383,15 @@ def scores_for(slot: Slot, rng: random.Random) -> dict[str, str]:
 
 
 def submission(slot: Slot, rng: random.Random) -> dict:
-    """What the driver sends for a slot: path, form, key, and what to check it against."""
+    """What the driver sends for a slot: path, form, key, and what to check it against.
+
+    The answers follow `rng`, so a run's are the same each time; the idempotency key is new to
+    every run, since the runs (`make bench`, `make bench-growth`) seed their generators alike and
+    share the bench's database: a key drawn from the seed would be one an earlier run stored,
+    and the submission refused as a form already used."""
     form = scores_for(slot, rng)
     return {
-        "key": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "key": str(uuid.uuid4()),
         "path": slot_path(slot),
         "form": form,
         "session": slot.session,

@@ -721,3 +721,23 @@ def test_profile_request_profiles_the_second_request_and_refuses_an_error(tmp_pa
     with pytest.raises(RuntimeError, match="answered 500"):
         profile_request(lambda: SimpleNamespace(status_code=500), tmp_path / "error.txt")
     assert not (tmp_path / "error.txt").exists()
+
+
+def test_runs_seeded_alike_send_keys_of_their_own():
+    # make bench and make bench-growth seed their generators with the same number and store
+    # into the same database: the same keys would be refused as forms already used.
+    import random
+
+    from bench.data import Slot, submission
+
+    slot = Slot(
+        session=7,
+        number=3,
+        client=1,
+        scale="session",
+        instrument="session-adult",
+        item_keys=("relationship", "goals", "approach", "overall"),
+    )
+    first, second = (submission(slot, random.Random(20261125)) for _run in range(2))
+    assert first["form"] == second["form"]
+    assert first["key"] != second["key"]
