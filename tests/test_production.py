@@ -112,3 +112,27 @@ def _database_url(tmp_path: Path) -> str:
     migrated = manage("migrate", "--noinput", DATABASE_URL=url, DEBUG="true")
     assert migrated.returncode == 0, migrated.stderr
     return url
+
+
+def test_the_wsgi_application_keeps_its_own_objects_out_of_the_garbage_collectors_walks():
+    # Loaded as gunicorn loads it: every view imported, and what is loaded frozen, so that a full
+    # collection in the middle of a request walks only what requests made.
+    probe = (
+        "import gc, sys\n"
+        "from alliance_app.wsgi import application\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects()),"
+        " 'alliance_app.dashboards.views' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**outside_environment(), **PRODUCTION},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    frozen, tracked, views_loaded = done.stdout.split()
+    assert int(frozen) > 100_000
+    assert int(tracked) < 1_000
+    assert views_loaded == "True"
