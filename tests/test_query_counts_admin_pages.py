@@ -105,18 +105,24 @@ def submit_path(session_pk: int, instrument: str) -> str:
     return reverse("rate_submit", args=[token])
 
 
-@pytest.mark.parametrize(("clients", "sessions"), [(5, 5), (50, 20)])
-def test_a_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(org, clients, sessions):
+def rated_before(org, clients: int, sessions: int, instrument: str, items: str):
+    """A therapist with `clients` clients, one of them in an episode of `sessions` sessions, all
+    but the last rated on `instrument`: their signed-in browser, the episode, its last session."""
     therapist = factories.user(org)
     for _n in range(clients):
         factories.client(org, therapist)
     episode = factories.episode(factories.client(org, therapist))
     rated = [factories.therapy_session(episode, number=n) for n in range(1, sessions + 1)]
     for session in rated[:-1]:
-        factories.rate(session, "session-adult", "9.5 9.5 9.5 9.5")
-    last = rated[-1]
+        factories.rate(session, instrument, items)
     http = logged_in(therapist)
-    http.get(reverse("caseload"))
+    http.get(reverse("caseload"))  # the first page after logging in renews the session
+    return http, episode, rated[-1]
+
+
+@pytest.mark.parametrize(("clients", "sessions"), [(5, 5), (50, 20)])
+def test_a_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(org, clients, sessions):
+    http, _episode, last = rated_before(org, clients, sessions, "session-adult", "9.5 9.5 9.5 9.5")
     queries, response = counted(
         http,
         "post",
@@ -136,19 +142,11 @@ def test_a_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(org, clie
 def test_an_outcome_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(
     org, clients, sessions
 ):
-    therapist = factories.user(org)
-    for _n in range(clients):
-        factories.client(org, therapist)
-    episode = factories.episode(factories.client(org, therapist))
-    rated = [factories.therapy_session(episode, number=n) for n in range(1, sessions + 1)]
-    for session in rated[:-1]:
-        factories.rate(session, "outcome-adult", "6 6 6 6")
-    http = logged_in(therapist)
-    http.get(reverse("caseload"))
+    http, episode, last = rated_before(org, clients, sessions, "outcome-adult", "6 6 6 6")
     queries, response = counted(
         http,
         "post",
-        submit_path(rated[-1].pk, "outcome-adult"),
+        submit_path(last.pk, "outcome-adult"),
         {
             **dict.fromkeys(factories.ADULT_OUTCOME_KEYS, "2.0"),
             "idempotency_key": str(factories.key()),
@@ -157,7 +155,7 @@ def test_an_outcome_rating_sent_from_the_tablet_takes_a_fixed_number_of_queries(
     )
     assert response.status_code == 201
     # A fall from 24 to 8: a reliable deterioration, flagged, and the latest end moved.
-    assert Flag.objects.filter(rating__session=rated[-1], kind="deterioration").exists()
+    assert Flag.objects.filter(rating__session=last, kind="deterioration").exists()
     assert OutcomeEnds.objects.get(episode=episode).latest_number == sessions
     assert queries == OUTCOME_SUBMIT_QUERIES
 
