@@ -55,3 +55,27 @@ def test_an_admin_moves_a_colleague_and_is_told_whose_clients_to_hand_over(page)
     assert AuditEntry.objects.filter(action=Action.STAFF_CHANGED).count() == 1
     assert not AuditEntry.objects.filter(action=Action.STAFF_DEACTIVATED).exists()
     assert page.console_errors == []
+
+
+def test_an_admin_of_many_teams_pages_through_them_fifty_at_a_time(page):
+    page.set_viewport_size(TABLET_TALL)
+    org = factories.organization()
+    for number in range(1, 53):
+        factories.team(org, f"Team {number:02d}")
+    factories.user(org, role=Role.ADMIN, username="ada")
+
+    log_in(page, "ada", factories.PASSWORD)
+    page.wait_for_url("**/overview/")
+    page.goto("/teams/")
+    assert page.get_by_test_id("team-row").count() == 50
+    assert fits(page)
+    page.get_by_role("link", name="Next").click()
+    page.wait_for_url("**/teams/?page=2")
+    rows = page.get_by_test_id("team-row")
+    assert [rows.nth(n).locator("th").inner_text().split("\n")[0] for n in range(2)] == [
+        "Team 51",
+        "Team 52",
+    ]
+    assert page.get_by_text("2 / 2").is_visible()
+    assert fits(page)
+    assert page.console_errors == []
