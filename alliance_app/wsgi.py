@@ -1,6 +1,6 @@
 """The WSGI application, as gunicorn loads it in each worker.
 
-Once the app and every view it routes to are imported, their objects (some 170,000, with pandas,
+Once the app and every view it routes to are imported, their objects (some 200,000, with pandas,
 numpy and the app's modules) are moved out of the garbage collector's reach (`gc.freeze`): they
 live as long as the process, and a full collection, which Python runs every so many requests,
 would otherwise walk them all each time, for tens of milliseconds in the middle of a request.
