@@ -397,8 +397,30 @@ def test_the_page_runs_the_same_number_of_queries_for_5_and_50_clients(client, r
             response = client.get(url)
         assert response.status_code == 200
         counts.append(len(captured))
-    # The login session, the user with their membership; the teams they see; the stored fits.
-    assert counts == [4, 4]
+    # The login session, the user with their membership; the teams they see; the statuses of
+    # the fits of the scopes shown; the fit shown.
+    assert counts == [5, 5]
+
+
+@pytest.mark.django_db
+def test_the_page_reads_one_fits_results_however_many_teams_have_one(client):
+    counts = []
+    for teams in (2, 30):
+        clinic = Clinic()
+        _store(clinic.org)
+        for number in range(teams):
+            _store(clinic.org, factories.team(clinic.org, f"Team {number}"))
+        client.force_login(clinic.admin)
+        client.get(reverse("alliance_outcome"))
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse("alliance_outcome")).content.decode()
+        counts.append(len(captured))
+        # The scopes still say which have no fit (North and South), read without their results.
+        assert page.count("(not fitted)") == 2
+        fits = [q["sql"] for q in captured.captured_queries if "allianceoutcomefit" in q["sql"]]
+        (whole,) = [sql for sql in fits if '"results"' in sql]
+        assert '"research_allianceoutcomefit"."id" =' in whole
+    assert counts == [5, 5]
 
 
 def test_the_coefficient_chart_is_a_valid_figure():

@@ -9,6 +9,7 @@ get 403. A team of another organisation, or one a supervisor does not supervise,
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -40,12 +41,20 @@ def alliance_outcome(request: HttpRequest, team_pk: int | None = None) -> HttpRe
         team = next((t for t in teams if t.pk == team_pk), None)
         if team is None:
             raise Http404
+    # The status of every scope shown, without their results (an organisation's fits number its
+    # teams); then the one fit shown, whole.
     fits = {
         row.team_id: row
-        for row in AllianceOutcomeFit.objects.filter(organization_id=membership.organization_id)
-        if row.team_id is None or row.team_id in {t.pk for t in teams}
+        for row in AllianceOutcomeFit.objects.filter(
+            Q(team__isnull=True) | Q(team__in=[t.pk for t in teams]),
+            organization_id=membership.organization_id,
+        ).only("team_id", "status")
     }
-    stored = fits.get(team.pk if team else None)
+    stored = (
+        AllianceOutcomeFit.objects.get(pk=fits[team.pk if team else None].pk)
+        if (team.pk if team else None) in fits
+        else None
+    )
     result = analysis.result_from(stored.results) if stored else None
     fitted = result is not None and result.status == AnalysisStatus.FITTED
     context: dict[str, Any] = {
