@@ -56,22 +56,27 @@ def staff_of(organization: Organization) -> QuerySet[User]:
     """Every member of the organisation for the staff page, with their membership, team,
     invitation and count of active clients in one query, and their supervised teams in one more,
     however many they are."""
-    # Counted per colleague shown rather than grouped over every client of the organisation:
-    # the database counts a page's 50 after sorting and cutting, not all before.
-    active_clients = (
-        Client.objects.filter(primary_therapist=OuterRef("pk"), active=True)
-        .order_by()
-        .values("primary_therapist")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
     return (
         User.objects.filter(membership__organization=organization)
         .select_related("membership__team", "invitation")
         .prefetch_related("membership__supervised_teams")
-        .annotate(active_clients=Coalesce(Subquery(active_clients), 0))
+        .annotate(active_clients=_count_of(Client.objects.filter(active=True), "primary_therapist"))
         .order_by("last_name", "first_name", "username")
     )
+
+
+def _count_of(rows: QuerySet, key: str) -> Coalesce:
+    """How many of `rows` point by `key` at each row of the outer query: counted per row shown
+    rather than grouped over the whole organisation, so the database counts a page's 50 after
+    sorting and cutting, not all before (and two counts never multiply through a join)."""
+    counted = (
+        rows.filter(**{key: OuterRef("pk")})
+        .order_by()
+        .values(key)
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counted), 0)
 
 
 def get_member(organization: Organization, pk: int) -> User | None:
@@ -232,27 +237,13 @@ def login_sessions_end(user: User) -> int:
 
 
 def teams_of(organization: Organization) -> QuerySet[Team]:
-    """The organisation's teams with their counts of members and of supervisors, each counted
-    per team shown (two joins counted together would multiply members by supervisors)."""
-    members = (
-        Membership.objects.filter(team=OuterRef("pk"))
-        .order_by()
-        .values("team")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    supervisors = (
-        Membership.supervised_teams.through.objects.filter(team=OuterRef("pk"))
-        .order_by()
-        .values("team")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
+    """The organisation's teams with their counts of members and of supervisors."""
+    supervising = Membership.supervised_teams.through.objects.all()
     return (
         Team.objects.filter(organization=organization)
         .annotate(
-            member_count=Coalesce(Subquery(members), 0),
-            supervisor_count=Coalesce(Subquery(supervisors), 0),
+            member_count=_count_of(Membership.objects.all(), "team"),
+            supervisor_count=_count_of(supervising, "team"),
         )
         .order_by("name")
     )

@@ -50,11 +50,8 @@ def alliance_outcome(request: HttpRequest, team_pk: int | None = None) -> HttpRe
             organization_id=membership.organization_id,
         ).only("team_id", "status")
     }
-    stored = (
-        AllianceOutcomeFit.objects.get(pk=fits[team.pk if team else None].pk)
-        if (team.pk if team else None) in fits
-        else None
-    )
+    shown = fits.get(team.pk if team else None)
+    stored = AllianceOutcomeFit.objects.get(pk=shown.pk) if shown else None
     result = analysis.result_from(stored.results) if stored else None
     fitted = result is not None and result.status == AnalysisStatus.FITTED
     context: dict[str, Any] = {
