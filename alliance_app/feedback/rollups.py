@@ -69,20 +69,30 @@ def _extend_ends(rating) -> None:
     session = rating.session
     number = session.number
     ends = OutcomeEnds.objects.filter(episode_id=session.episode_id)
-    _upsert(
+
+    def moved() -> int:
         # Plain values, no expressions: this runs with every outcome rating a client gives.
-        lambda: (
-            ends.filter(latest_number__lt=number).update(
-                latest_id=rating.pk, latest_number=number, latest_total=rating.total
-            )
-            or ends.filter(first_number__gt=number).update(
-                first_id=rating.pk,
-                first_number=number,
-                first_total=rating.total,
-                instrument=rating.instrument,
-            )
-            or ends.exists()
-        ),
+        return ends.filter(latest_number__lt=number).update(
+            latest_id=rating.pk, latest_number=number, latest_total=rating.total
+        ) or ends.filter(first_number__gt=number).update(
+            first_id=rating.pk,
+            first_number=number,
+            first_total=rating.total,
+            instrument=rating.instrument,
+        )
+
+    def kept() -> bool:
+        """Whether the row is there, moved as this rating asks. A row another rating's
+        transaction made after the updates looked is there now: they look again."""
+        if moved():
+            return True
+        if not ends.exists():
+            return False
+        moved()
+        return True
+
+    _upsert(
+        kept,
         lambda: OutcomeEnds.objects.create(
             episode_id=session.episode_id,
             client_id=session.episode.client_id,
