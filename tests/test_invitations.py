@@ -134,7 +134,8 @@ def test_every_dead_link_gets_the_same_page(org, admin, mailoutbox, state):
     elif state == "withdrawn":
         invitations.withdraw(invitation, by=admin)
     else:
-        token = "x" + token[1:]
+        # Another first character, whatever the token's own is.
+        token = ("y" if token.startswith("x") else "x") + token[1:]
     visitor = HttpClient()
     page = visitor.get(reverse("invitation_accept", args=[token]))
     assert page.status_code == 404
