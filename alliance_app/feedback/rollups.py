@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from alliance_app.measures import FlagRules, Scale, TensionAnswer, Thresholds
 
+from . import statements
 from .instruments import catalogue
 from .models import AllianceMonth, OutcomeEnds, Rater
 
@@ -71,14 +72,9 @@ def _extend_ends(rating) -> None:
     ends = OutcomeEnds.objects.filter(episode_id=session.episode_id)
 
     def moved() -> int:
-        # Plain values, no expressions: this runs with every outcome rating a client gives.
-        return ends.filter(latest_number__lt=number).update(
-            latest_id=rating.pk, latest_number=number, latest_total=rating.total
-        ) or ends.filter(first_number__gt=number).update(
-            first_id=rating.pk,
-            first_number=number,
-            first_total=rating.total,
-            instrument=rating.instrument,
+        # Written out (`statements`): this runs with every outcome rating a client gives.
+        return statements.move_ends(
+            session.episode_id, rating.pk, number, rating.total, rating.instrument
         )
 
     def kept() -> bool:
@@ -123,9 +119,15 @@ def _add_to_month(rating, concern: int, tension: TensionAnswer | None) -> None:
         "tension_resolution_sum": resolution,
     }
     _upsert(
-        # Only the sums that grow: fewer expressions to compile, the same row.
-        lambda: AllianceMonth.objects.filter(episode_id=session.episode_id, month=month).update(
-            **{name: F(name) + value for name, value in added.items() if value}
+        # Written out (`statements`): this runs with every session rating a client gives.
+        lambda: statements.add_to_month(
+            session.episode_id,
+            month,
+            rating.total,
+            concerns=concern,
+            tensions_answered=answered,
+            tensions=felt,
+            tension_resolution_sum=resolution,
         ),
         lambda: AllianceMonth.objects.create(
             episode_id=session.episode_id,

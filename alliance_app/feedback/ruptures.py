@@ -20,7 +20,6 @@ from decimal import Decimal
 from itertools import groupby
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from alliance_app.accounts.models import Organization
@@ -38,6 +37,7 @@ from alliance_app.measures import (
 )
 from alliance_app.measures import Rupture as Found
 
+from . import statements
 from .models import Flag, Rating, Rupture, RuptureSD
 from .points import as_point
 
@@ -155,13 +155,13 @@ def series_update(
     )
     by_number = {rating.session.number: rating for rating in ratings}
     rows = [_row(episode, by_number[rupture.session_number], rupture) for rupture in found]
-    _rows_keep(Rupture.objects.filter(episode=episode, rater=rater, rater_label=rater_label), rows)
+    _rows_keep(statements.series_ruptures(episode.pk, rater, rater_label), rows)
     if not raise_flags or not rows:
         return set()
     flagged = set(
-        Flag.objects.filter(
-            rating__in=[row.rating for row in rows], kind=FlagKind.RUPTURE.value
-        ).values_list("rating_id", flat=True)
+        Flag.objects.filter(rating__in=[row.rating for row in rows], kind=FlagKind.RUPTURE.value)
+        .order_by()
+        .values_list("rating_id", flat=True)
     )
     new = [
         (row.rating, rupture)
@@ -290,7 +290,7 @@ _FINDINGS = (
 )
 
 
-def _rows_keep(stored: QuerySet[Rupture], rows: list[Rupture]) -> None:
+def _rows_keep(stored: list[Rupture], rows: list[Rupture]) -> None:
     """Make the `stored` rows of one series say what `rows` say, in place: a rupture found again
     keeps its row (and the research cases that cite it), a changed one is updated, one no longer
     found is deleted, a new one added. A rating that changes nothing writes nothing."""

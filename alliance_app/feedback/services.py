@@ -35,7 +35,7 @@ from alliance_app.measures import (
 )
 from alliance_app.measures.expected import ExpectedResponse, not_on_track_for
 
-from . import rollups, ruptures
+from . import rollups, ruptures, statements
 from .instruments import catalogue
 from .models import (
     ITEM_FIELDS,
@@ -70,23 +70,6 @@ class SubmitResult:
     @property
     def flags(self) -> list[Flag]:
         return list(self.rating.flags.order_by("-severity", "kind", "item"))
-
-
-# What the rupture rule and the flags read of a stored rating (`points.as_point`, the rupture
-# rows' rating, rater and month, a flag's time): the submission reads no more of the episode's
-# earlier ones.
-RULES_READ = (
-    "session_id",
-    "created_at",
-    "instrument",
-    "scale",
-    "rater",
-    "rater_label",
-    *ITEM_FIELDS,
-    "total",
-    "session__number",
-    "session__date",
-)
 
 
 def rating_submit(
@@ -149,12 +132,7 @@ def rating_submit(
             rating.save(force_insert=True)
             # The episode's ratings of this scale, this one with them, read once for both the
             # rupture rule (this rater's series) and the flags (every earlier rating).
-            # Only the columns the rules read: the rows are read anew with every rating.
-            scale_ratings = list(
-                Rating.objects.filter(session__episode=session.episode, scale=rating.scale)
-                .select_related("session")
-                .only(*RULES_READ)
-            )
+            scale_ratings = statements.episode_ratings(session.episode_id, rating.scale)
             ruptured = set()
             if instrument.scale is Scale.SESSION:
                 ruptured = ruptures.series_update(

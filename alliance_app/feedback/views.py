@@ -29,6 +29,7 @@ from alliance_app.clinic.access import get_visible, may_treat, require_treating
 from alliance_app.clinic.models import SessionFormat, TherapySession
 from alliance_app.measures import Instrument, Scale
 
+from . import statements
 from .access import flags_to_reflect_on, get_visible_flag, may_reflect
 from .client_mode import (
     ClientMode,
@@ -83,15 +84,15 @@ def _treated_session(request: HttpRequest, pk: int) -> TherapySession:
     organisation and the organisation's measured rupture SD, for a rating about to be stored.
 
     Whom one treats one sees, so the common case is one lookup by key; only a refusal asks
-    whether the session is visible at all, to answer 404 rather than 403 when it is not."""
+    whether the session is visible at all, to answer 404 rather than 403 when it is not. The
+    organisation is the member's own, already read with them (`may_treat` holds only there)."""
     membership = require_membership(request)
-    session = (
-        TherapySession.objects.select_related("episode__client__organization__rupture_sd_measured")
-        .filter(pk=pk)
-        .first()
-    )
-    if session is not None and may_treat(membership, session.episode.client):
-        return session
+    found = statements.session_for_rating(pk)
+    if found is not None and may_treat(membership, found.session.episode.client):
+        organization = membership.organization
+        statements.keep_measured_sd(organization, found.measured_sd)
+        found.session.episode.client.organization = organization
+        return found.session
     _visible_session(request, pk)
     raise PermissionDenied
 
