@@ -319,19 +319,68 @@ def _rupture_context(figures: stats.Figures) -> dict:
     }
 
 
+# Teams a page of the overview shows in its tables and chart: the page costs the same with 20
+# teams or 500 (the totals are the organisation's whole).
+OVERVIEW_TEAMS = 20
+
+
 @gzip_page
 @login_required
 @replica_reads
 def overview(request: HttpRequest) -> HttpResponse:
     membership = require_role(request, Role.ADMIN)
+    number = _page_number(request.GET.get("page"))
     context, key = keyed_result(
-        "overview", [membership.organization], lambda: _overview_context(membership)
+        "overview",
+        [membership.organization, number],
+        lambda: _overview_page(membership, number),
     )
-    # Its tables, a row per team, are the cached result's: kept under its key.
-    return render(request, "dashboards/overview.html", {**context, "result_key": key})
+    paginator = Paginator((), OVERVIEW_TEAMS)
+    paginator.count = context["count"]  # as counted with the page
+    page = paginator.page(context["number"])
+    # Its tables, a row per team of the page, are the cached result's: kept under its key.
+    return render(
+        request,
+        "dashboards/overview.html",
+        {**context, "page": page, "filters": {}, "result_key": key},
+    )
 
 
-def _overview_context(membership: Membership) -> dict:
+def _page_number(text: str | None) -> int:
+    """A page number as asked for: 1 for anything but a positive number, and no more than a
+    bound, so that made-up numbers cannot fill the cache with keys."""
+    try:
+        return min(max(int(text or 1), 1), 10_000)
+    except ValueError:
+        return 1
+
+
+def _overview_page(membership: Membership, number: int) -> dict:
+    """One page of teams (`OVERVIEW_TEAMS` of them, by name): their rows and chart lines, out
+    of the organisation's figures, which every page shares."""
+    whole = cached_result(
+        "overview-organization",
+        [membership.organization],
+        lambda: _overview_organization(membership),
+    )
+    page = Paginator(whole["teams"], OVERVIEW_TEAMS).get_page(number)
+    shown = dict(page.object_list)
+    monthly = charts.monthly_chart(
+        [row for row in whole["monthly"] if row.line_id in shown], shown, whole["cutoff"]
+    )
+    return {
+        "rows": [(name, whole["by_team"][pk], None) for pk, name in shown.items()],
+        "rupture_rows": [(name, whole["rates"][pk], None) for pk, name in shown.items()],
+        **whole["shared"],
+        "chart": charts.chart_json(monthly),
+        "chart_config": charts.chart_json(charts.chart_config()),
+        "count": page.paginator.count,
+        "number": page.number,
+    }
+
+
+def _overview_organization(membership: Membership) -> dict:
+    """The organisation's figures, per team and in all, for every page of the overview."""
     therapists = list(
         therapists_visible_to(membership).select_related("membership__team").order_by("first_name")
     )
@@ -346,25 +395,20 @@ def _overview_context(membership: Membership) -> dict:
     )
     team_of = {user.pk: user.membership.team_id for user in therapists}
     teams = list(Team.objects.filter(organization=organization).order_by("name"))
-    by_team = stats.statistics_by(figures, team_of, [team.pk for team in teams])
-    rates = ruptures.rates_by(
-        figures.alliance, figures.rupture_statuses, team_of, [team.pk for team in teams]
-    )
-    # One line per team: two hundred therapists' lines would be unreadable (and a large page).
-    monthly = charts.monthly_chart(
-        stats.monthly_session_means(figures.alliance, team_of),
-        {team.pk: team.name for team in teams},
-        _reference_cutoff(rules),
-    )
+    ids = [team.pk for team in teams]
     return {
-        "rows": [(team.name, by_team[team.pk], None) for team in teams],
-        "rupture_rows": [(team.name, rates[team.pk], None) for team in teams],
-        **_rupture_context(figures),
-        "totals": stats.totals_row(figures),
-        "band_in_use": expected is not None,
-        "band_elsewhere": _elsewhere(expected),
-        "chart": charts.chart_json(monthly),
-        "chart_config": charts.chart_json(charts.chart_config()),
+        "teams": [(team.pk, team.name) for team in teams],
+        "by_team": stats.statistics_by(figures, team_of, ids),
+        "rates": ruptures.rates_by(figures.alliance, figures.rupture_statuses, team_of, ids),
+        # One line per team: two hundred therapists' lines would be unreadable (and a large page).
+        "monthly": stats.monthly_session_means(figures.alliance, team_of),
+        "cutoff": _reference_cutoff(rules),
+        "shared": {
+            **_rupture_context(figures),
+            "totals": stats.totals_row(figures),
+            "band_in_use": expected is not None,
+            "band_elsewhere": _elsewhere(expected),
+        },
     }
 
 

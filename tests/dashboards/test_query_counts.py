@@ -92,7 +92,9 @@ class Clinic:
 # flags the therapist may reflect on (no reflection is written, so no strategies are read).
 # The inbox's: the supervisor's clients, the count, the page's flags chosen, then read with
 # their rows, the therapists and teams for the filters, which of the flags one may reflect on.
-MISSES = {"team": 8, "overview": 9, "supervision": 17, "client": 13, "inbox": 10}
+# The overview's page of teams is cut from the organisation's figures, a result of its own: the
+# data version is read for each.
+MISSES = {"team": 8, "overview": 10, "supervision": 17, "client": 13, "inbox": 10}
 
 
 def count_queries(http, url: str) -> int:
