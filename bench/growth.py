@@ -6,10 +6,12 @@ histories as the 1× data (`alliance_bench`, 200 therapists in 20 teams, `make b
 seeded once, the first time, and kept; the seeding's time and rows per second are kept beside it
 (`results/growth-seed-<database>.json`) so that later runs report them too.
 
-Each size is measured in a process of its own (Django reads its database once per process):
-the same personas chosen by size (a therapist with ~50 active clients, a 40-session client, a
-supervisor over ~20 therapists), the same pages, by `bench.run`'s latency phases. The report
-gives each page's p95 at both sizes and their ratio, against a growth of at most GROWTH_TARGET.
+Each size is prepared and served by a process of its own (Django reads its database once per
+process): the same personas chosen by size (a therapist with ~50 active clients, a 40-session
+client, a supervisor over ~20 therapists), the same pages, by `bench.run`'s phases. With both
+servers up, the sizes take turns phase by phase (`interleaved`), so that a machine whose speed
+drifts during the run does not pass for growth. The report gives each page's p95 at both sizes
+and their ratio, against a growth of at most GROWTH_TARGET.
 """
 
 import argparse
@@ -26,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import data, load, server
-from .run import Bench, admin_username, parse_args, say
+from .run import Bench, admin_username, latency_rows, parse_args, run_phase, say
 
 ROOT = server.ROOT
 GROWTH_TARGET = 1.3
@@ -316,7 +318,9 @@ class GrowthBench(Bench):
                 return
         super().collectstatic()
 
-    def measure(self) -> dict:
+    def serve(self) -> dict:
+        """Prepare the data, start the server and sign the personas in; the phases to run
+        against it (`run.run_phase`), with what the report says of this size."""
         args = self.args
         load.ensure_wrk(install=not args.no_install)
         self.prepare_database()
@@ -328,17 +332,17 @@ class GrowthBench(Bench):
         app = self.start_server(args.workers)
         self.logins(app.base_url)
         self.timings["server_and_logins_s"] = round(time.monotonic() - began, 1)
-        began = time.monotonic()
-        rows = self.latency(app)[0]
-        self.timings["latency_s"] = round(time.monotonic() - began, 1)
-        self.stop_servers()
+        phases, sizes = self.phases(app)
         return {
             "size": self.size.name,
+            "base_url": app.base_url,
+            "workers": app.workers,
+            "phases": phases,
+            "response_bytes": sizes,
             "dataset": self.dataset_info,
             "personas": self.personas,
             "timings": self.timings,
             "postgresql": self.db.server_version(),
-            "endpoints": rows,
         }
 
 
@@ -359,19 +363,81 @@ def bench_arguments(size: Size, options: argparse.Namespace) -> argparse.Namespa
     return args
 
 
-def measure_one(options: argparse.Namespace) -> int:
-    size = SIZES[options.measure]
+def serve_one(options: argparse.Namespace) -> int:
+    """A size's server, ready for the parent's phases: its plan written to `options.out`, then
+    kept running until the parent closes this process's standard input."""
+    size = SIZES[options.serve]
     bench = GrowthBench(bench_arguments(size, options), size)
     try:
         began = time.monotonic()
         seeding = bench.seed_if_missing(allowed=size.name != "1x")
         bench.timings["seed_s"] = round(time.monotonic() - began, 1)
-        result = bench.measure()
+        plan = {**bench.serve(), "seeding": seeding}
+        written = Path(options.out + ".part")
+        written.write_text(json.dumps(plan, default=str))
+        written.rename(options.out)
+        sys.stdin.read()
     finally:
         bench.cleanup()
-    result["seeding"] = seeding
-    Path(options.out).write_text(json.dumps(result, default=str))
     return 0
+
+
+class Served:
+    """A size's server in a process of its own (Django reads its database once per process)."""
+
+    def __init__(self, options: argparse.Namespace, size: str, work: Path):
+        self.size = size
+        self.out = work / f"{size}.json"
+        self.began = time.monotonic()
+        arguments = child_arguments(options, size, self.out, work / "static")
+        self.process = subprocess.Popen(  # noqa: S603 -- this module, in a process of its own
+            [sys.executable, "-m", "bench.growth", *arguments], cwd=ROOT, stdin=subprocess.PIPE
+        )
+        while not self.out.exists():
+            if self.process.poll() is not None:
+                raise SystemExit(f"preparing {size} failed ({self.process.returncode})")
+            time.sleep(0.5)
+        self.plan = json.loads(self.out.read_text())
+        self.ready_s = round(time.monotonic() - self.began, 1)
+
+    def phase(self, name: str) -> dict | None:
+        return next((phase for phase in self.plan["phases"] if phase["name"] == name), None)
+
+    def stop(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def interleaved(served: dict[str, Served], options: argparse.Namespace) -> dict[str, list]:
+    """Every phase at each size, one size right after the other, the order turned at every
+    phase (1×, 5×, then 5×, 1×, ...): a machine that slows down or speeds up during the run
+    moves both sizes' figures alike, instead of one size's phases all before the other's.
+    Each size's rows, with their ratios to its own floors."""
+    sizes = list(served)
+    names = [phase["name"] for phase in served[sizes[0]].plan["phases"]]
+    measurements = {size: [] for size in sizes}
+    raws = {size: {} for size in sizes}
+    last: list = []
+    for index, name in enumerate(names):
+        for size in sizes if index % 2 == 0 else sizes[::-1]:
+            phase = served[size].phase(name)
+            if phase is None:
+                continue
+            plan = served[size].plan
+            say(f"{size}: {phase['label']}")
+            measured, raws[size][name] = run_phase(
+                phase, plan["base_url"], plan["workers"], options, last
+            )
+            measurements[size].append(measured)
+            last = [measured]
+    return {
+        size: latency_rows(measurements[size], raws[size], served[size].plan["response_bytes"])
+        for size in sizes
+    }
 
 
 # -- both sizes and the report -------------------------------------------------------------------
@@ -399,7 +465,7 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="SIZE=FILE",
         help="take a size's pages from an earlier measurement or `make bench` JSON",
     )
-    p.add_argument("--measure", choices=sorted(SIZES), help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=sorted(SIZES), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--static-root", type=Path, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -426,7 +492,7 @@ def child_arguments(
 ) -> list[str]:
     passed = ("duration", "warmup", "min_requests", "max_phase", "connections", "max_rate")
     return [
-        *("--measure", size, "--out", str(out), "--results", options.results),
+        *("--serve", size, "--out", str(out), "--results", options.results),
         *("--static-root", str(static_root)),
         *(f"--{name.replace('_', '-')}={getattr(options, name)}" for name in passed),
         *(["--no-install"] if options.no_install else []),
@@ -435,8 +501,8 @@ def child_arguments(
 
 def main(argv: list[str] | None = None) -> int:
     options = options_parse(argv)
-    if options.measure:
-        return measure_one(options)
+    if options.serve:
+        return serve_one(options)
     if options.seed_only:
         bench = GrowthBench(bench_arguments(SIZES["5x"], options), SIZES["5x"])
         try:
@@ -449,26 +515,29 @@ def main(argv: list[str] | None = None) -> int:
     measured = {size: reused(path) for size, path in options.reuse}
     steps = {}
     with tempfile.TemporaryDirectory(prefix="alliance-growth-") as work:
-        for size in SIZES:
-            if size in measured:
-                say(f"{size}: the figures of {dict(options.reuse)[size]}")
-                continue
-            out = Path(work) / f"{size}.json"
-            say(f"measuring {size} ({SIZES[size].database})")
-            size_began = time.monotonic()
-            arguments = child_arguments(options, size, out, Path(work) / "static")
-            done = subprocess.run(  # noqa: S603 -- this module, in a process of its own
-                [sys.executable, "-m", "bench.growth", *arguments],
-                cwd=ROOT,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise SystemExit(f"measuring {size} failed ({done.returncode})")
-            measured[size] = json.loads(out.read_text())
-            steps[size] = {
-                "process_s": round(time.monotonic() - size_began, 1),
-                **measured[size].get("timings", {}),
-            }
+        served: dict[str, Served] = {}
+        try:
+            for size in SIZES:
+                if size in measured:
+                    say(f"{size}: the figures of {dict(options.reuse)[size]}")
+                    continue
+                say(f"preparing {size} ({SIZES[size].database}) in a process of its own")
+                served[size] = Served(options, size, Path(work))
+            phases_began = time.monotonic()
+            rows_of = interleaved(served, options) if served else {}
+            latency_s = round(time.monotonic() - phases_began, 1)
+        finally:
+            for one in served.values():
+                one.stop()
+        for size, one in served.items():
+            plan = one.plan
+            measured[size] = {
+                key: plan[key]
+                for key in ("size", "dataset", "personas", "timings", "postgresql", "seeding")
+            } | {"endpoints": rows_of[size]}
+            steps[size] = {"ready_s": one.ready_s, **plan.get("timings", {})}
+        if served:
+            steps["phases"] = {"latency_s": latency_s}
     rows = growth_rows(
         measured["1x"]["endpoints"], measured["5x"]["endpoints"], target=options.target
     )

@@ -475,25 +475,6 @@ class Bench:
             raise RuntimeError("/rate/ is not the client-mode rating form")
         return sizes
 
-    def prime(self, endpoint: dict, base: str, workers: int) -> None:
-        """Every worker's first visit of a page, waited for, before its warm-up.
-
-        The phases measure pages seen again with nothing changed. Without Redis each worker
-        keeps its own cached results, so each pays the page's first visit once; on the 5× data
-        the overview's takes over a second, longer than a warm-up, and would run into the
-        measured phase. Twice as many requests at once as there are workers, each worker busy
-        with one, reach them all. What a first visit costs is measured by
-        `bench.profile_pages --cold`."""
-        cookies = dict(endpoint["who"].cookies) if endpoint["who"] else {}
-
-        def visit(_n: int) -> int:
-            return Browser(base, cookies=dict(cookies)).get(endpoint["path"]).status
-
-        with ThreadPoolExecutor(2 * workers) as pool:
-            statuses = set(pool.map(visit, range(2 * workers)))
-        if statuses != {endpoint.get("expected", 200)}:
-            raise RuntimeError(f"{endpoint['path']} answered {sorted(statuses)} when primed")
-
     def submission_files(self) -> tuple[Path, Path]:
         """The rating-submission phase's lines: every request its own slot, clients taken in
         turn so each client's history grows session by session as in a clinic."""
@@ -510,28 +491,23 @@ class Bench:
             paths.append(path)
         return paths[0], paths[1]
 
-    def latency(
+    def phases(
         self, app: server.Gunicorn, only: tuple[str, ...] | None = None
-    ) -> tuple[list[dict], dict, dict]:
-        """Every endpoint's phase (or those named in `only`, the floors among them), as rows
-        with their ratios to both floors and their target verdicts."""
-        args = self.args
+    ) -> tuple[list[dict], dict]:
+        """Every endpoint's phase (or those named in `only`, the floors among them) as plain
+        data for `run_phase`, each with the headers and cookies of its viewer, and the bytes
+        each GET answered when probed."""
         endpoints = [e for e in self.endpoints() if only is None or e["name"] in only]
         sizes = self.probe(endpoints, app.base_url)
         endpoints = [e for e in endpoints if e["name"] in sizes or e["name"] == "rating_submit"]
         submits = any(e["name"] == "rating_submit" for e in endpoints)
-        posts = self.submission_files() if submits else None
-        measurements, raw = [], {}
+        posts = [str(path) for path in self.submission_files()] if submits else None
+        plan = []
         for endpoint in endpoints:
-            if measurements:
-                # A sync worker finishes what wrk left in flight (a slow page may take seconds):
-                # let it, so the next phase's warm-up does not start behind it.
-                time.sleep(min(10.0, measurements[-1].max_ms / 1000 + 0.5))
             who = endpoint["who"]
-            if endpoint["name"] != "rating_submit":
-                self.prime(endpoint, app.base_url, app.workers)
             headers = {"Cookie": who.cookie_header()} if who else {}
-            if endpoint["name"] == "rating_submit":
+            submit = endpoint["name"] == "rating_submit"
+            if submit:
                 headers.update(
                     {
                         "X-CSRFToken": who.cookies["csrftoken"],
@@ -539,39 +515,29 @@ class Bench:
                         "Content-Type": "application/x-www-form-urlencoded",
                     }
                 )
-            measured, raw[endpoint["name"]] = load.measure(
-                name=endpoint["name"],
-                label=endpoint["label"],
-                base_url=app.base_url,
-                path=endpoint["path"],
-                headers=headers,
-                warmup_s=args.warmup,
-                duration_s=args.duration,
-                connections=args.connections,
-                expected=endpoint.get("expected", 200),
-                posts=posts if endpoint["name"] == "rating_submit" else None,
-                target_p95_ratio=endpoint.get("target"),
-                min_requests=args.min_requests,
-                max_duration_s=args.max_phase,
+            plan.append(
+                {
+                    **{key: value for key, value in endpoint.items() if key != "who"},
+                    "cookies": dict(who.cookies) if who else {},
+                    "headers": headers,
+                    "posts": posts if submit else None,
+                }
+            )
+        return plan, sizes
+
+    def latency(
+        self, app: server.Gunicorn, only: tuple[str, ...] | None = None
+    ) -> tuple[list[dict], dict, dict]:
+        """Every endpoint's phase (or those named in `only`, the floors among them), as rows
+        with their ratios to both floors and their target verdicts."""
+        plan, sizes = self.phases(app, only)
+        measurements, raw = [], {}
+        for phase in plan:
+            measured, raw[phase["name"]] = run_phase(
+                phase, app.base_url, app.workers, self.args, measurements[-1:]
             )
             measurements.append(measured)
-            say(
-                f"{endpoint['label']:<26} {measured.requests:6d} req  {measured.rps:7.1f}/s  "
-                f"p50 {measured.p50_ms:8.2f} ms  p95 {measured.p95_ms:8.2f} ms  "
-                f"errors {measured.errors + measured.unexpected}"
-            )
-        rows = stats.ratio_rows(measurements, FLOOR, SIGNED_IN_FLOOR)
-        by_name = {row["name"]: row for row in rows}
-        for floor in (FLOOR, SIGNED_IN_FLOOR):
-            end = by_name.get(f"{floor}_end")
-            if end is not None:
-                drift = end["p50_ms"] / by_name[floor]["p50_ms"]
-                if abs(drift - 1) > 0.25:
-                    say(f"WARNING: {end['label']}: p50 moved by {drift:.2f}× (a busy machine?)")
-        for row in rows:
-            row["response_bytes"] = sizes.get(row["name"])
-            row["statuses"] = raw[row["name"]]["statuses"]
-        return rows, raw, sizes
+        return latency_rows(measurements, raw, sizes), raw, sizes
 
     def redis_round(self) -> dict | None:
         """The signed-in pages again on a server with REDIS_URL set (login sessions cached_db,
@@ -943,6 +909,76 @@ class Bench:
             say(f"kept {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def prime(phase: dict, base: str, workers: int) -> None:
+    """Every worker's first visit of a page, waited for, before its warm-up.
+
+    The phases measure pages seen again with nothing changed. Without Redis each worker
+    keeps its own cached results, so each pays the page's first visit once; on the 5× data
+    the overview's takes over a second, longer than a warm-up, and would run into the
+    measured phase. Twice as many requests at once as there are workers, each worker busy
+    with one, reach them all. What a first visit costs is measured by
+    `bench.profile_pages --cold`."""
+
+    def visit(_n: int) -> int:
+        return Browser(base, cookies=dict(phase["cookies"])).get(phase["path"]).status
+
+    with ThreadPoolExecutor(2 * workers) as pool:
+        statuses = set(pool.map(visit, range(2 * workers)))
+    if statuses != {phase.get("expected", 200)}:
+        raise RuntimeError(f"{phase['path']} answered {sorted(statuses)} when primed")
+
+
+def run_phase(
+    phase: dict, base: str, workers: int, args: argparse.Namespace, before: list
+) -> tuple[load.Measurement, dict]:
+    """One phase of `Bench.phases` against the server at `base`: primed, warmed up, measured.
+    `before`: the phase measured just before on the same server, if any."""
+    if before:
+        # A sync worker finishes what wrk left in flight (a slow page may take seconds): let
+        # it, so that this phase's warm-up does not start behind it.
+        time.sleep(min(10.0, before[-1].max_ms / 1000 + 0.5))
+    if phase["name"] != "rating_submit":
+        prime(phase, base, workers)
+    measured, raw = load.measure(
+        name=phase["name"],
+        label=phase["label"],
+        base_url=base,
+        path=phase["path"],
+        headers=phase["headers"],
+        warmup_s=args.warmup,
+        duration_s=args.duration,
+        connections=args.connections,
+        expected=phase.get("expected", 200),
+        posts=tuple(Path(path) for path in phase["posts"]) if phase["posts"] else None,
+        target_p95_ratio=phase.get("target"),
+        min_requests=args.min_requests,
+        max_duration_s=args.max_phase,
+    )
+    say(
+        f"{phase['label']:<26} {measured.requests:6d} req  {measured.rps:7.1f}/s  "
+        f"p50 {measured.p50_ms:8.2f} ms  p95 {measured.p95_ms:8.2f} ms  "
+        f"errors {measured.errors + measured.unexpected}"
+    )
+    return measured, raw
+
+
+def latency_rows(measurements: list, raw: dict, sizes: dict) -> list[dict]:
+    """The phases' rows with their ratios to both floors, warning when a floor measured again
+    at the end moved (a busy machine)."""
+    rows = stats.ratio_rows(measurements, FLOOR, SIGNED_IN_FLOOR)
+    by_name = {row["name"]: row for row in rows}
+    for floor in (FLOOR, SIGNED_IN_FLOOR):
+        end = by_name.get(f"{floor}_end")
+        if end is not None:
+            drift = end["p50_ms"] / by_name[floor]["p50_ms"]
+            if abs(drift - 1) > 0.25:
+                say(f"WARNING: {end['label']}: p50 moved by {drift:.2f}× (a busy machine?)")
+    for row in rows:
+        row["response_bytes"] = sizes.get(row["name"])
+        row["statuses"] = raw[row["name"]]["statuses"]
+    return rows
 
 
 def profile_request(request, path: Path) -> float:

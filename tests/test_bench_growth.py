@@ -123,7 +123,7 @@ def test_each_size_is_measured_with_the_options_given():
     arguments = child_arguments(options, "5x", "out.json", Path("work/static"))
 
     measured = options_parse(arguments)
-    assert measured.measure == "5x" and measured.out == "out.json"
+    assert measured.serve == "5x" and measured.out == "out.json"
     assert (measured.duration, measured.warmup, measured.no_install) == (7, 1, True)
     assert measured.max_phase == options.max_phase
     # Both sizes serve the static files collected (and compressed) once.
@@ -170,3 +170,48 @@ def test_the_report_says_how_long_each_size_took_step_by_step():
 
     assert "1x took (s): process 190.5, seed 0.4, latency 150" in text
     assert "5x took (s): process 720, seed 480.2, latency 160" in text
+
+
+def test_the_sizes_take_turns_phase_by_phase_the_order_turned_each_time(monkeypatch):
+    from bench import growth
+
+    class Served:
+        def __init__(self, size: str, names: list[str]):
+            self.plan = {
+                "base_url": f"http://{size}",
+                "workers": 3,
+                "phases": [{"name": name, "label": name} for name in names],
+                "response_bytes": {},
+            }
+
+        def phase(self, name):
+            return next((p for p in self.plan["phases"] if p["name"] == name), None)
+
+    ran = []
+
+    def run_phase(phase, base, workers, args, before):
+        ran.append((base.removeprefix("http://"), phase["name"], [b[1] for b in before]))
+        return (base, phase["name"]), {}
+
+    monkeypatch.setattr(growth, "run_phase", run_phase)
+    monkeypatch.setattr(growth, "latency_rows", lambda measured, raw, sizes: measured)
+    served = {
+        "1x": Served("1x", ["floor", "submit", "staff", "end"]),
+        "5x": Served("5x", ["floor", "submit", "end"]),  # staff not answering at 5x
+    }
+
+    rows = growth.interleaved(served, options_parse([]))
+
+    assert [(size, name) for size, name, _before in ran] == [
+        ("1x", "floor"), ("5x", "floor"),
+        ("5x", "submit"), ("1x", "submit"),
+        ("1x", "staff"),
+        ("5x", "end"), ("1x", "end"),
+    ]  # fmt: skip
+    # Each phase waits for the one just before it, whichever server that was.
+    assert [before for *_phase, before in ran][1:3] == [["floor"], ["floor"]]
+    assert rows == {
+        "1x": [("http://1x", "floor"), ("http://1x", "submit"), ("http://1x", "staff"),
+               ("http://1x", "end")],
+        "5x": [("http://5x", "floor"), ("http://5x", "submit"), ("http://5x", "end")],
+    }  # fmt: skip
