@@ -386,3 +386,23 @@ def test_every_page_judging_by_a_band_fitted_elsewhere_says_so(client, org, admi
     expected.fit_start(org, by=admin)  # too few episodes here: the file's band stays in use
     org.refresh_from_db()
     assert org.expected_response_model().fitted_elsewhere
+
+
+def test_the_page_is_kept_per_version_of_the_data_for_keepers_and_readers_apart(
+    client, org, admin, supervisor, django_assert_num_queries
+):
+    expected_band_load(org)
+    keeper = logged_in(client, admin).get(reverse("expected_response")).content.decode()
+    # Seen again with nothing changed: the session, the viewer and the data version, no more.
+    with django_assert_num_queries(3):
+        again = client.get(reverse("expected_response")).content.decode()
+    assert 'data-testid="upload"' in again
+    # Each response carries its own CSRF token; the kept HTML is otherwise the same.
+    token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert token.sub("", again) == token.sub("", keeper)
+    # A supervisor reads the same figures without the keeper's forms.
+    reader = logged_in(client, supervisor).get(reverse("expected_response")).content.decode()
+    assert 'data-testid="upload"' not in reader and 'data-testid="validation"' in reader
+    # A new band is a change of the data: shown at once.
+    expected_band_load(org, source="Another network 2026")
+    assert "Another network 2026" in client.get(reverse("expected_response")).content.decode()

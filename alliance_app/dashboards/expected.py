@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from alliance_app.accounts.cached import keyed_result
 from alliance_app.accounts.models import Membership
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
@@ -120,14 +121,30 @@ def expected_download(request: HttpRequest, version: int) -> JsonResponse:
 def _page(
     request: HttpRequest, membership: Membership, form: ExpectedParametersForm, status: int = 200
 ) -> HttpResponse:
+    """The page: its figures (and its HTML, but for a form sent back with errors) once per
+    version of the data, for band readers and band keepers apart."""
     organization = membership.organization
+    can_keep = may_keep_band(membership)
+    context, key = keyed_result(
+        "expected-response", [organization, can_keep], lambda: _figures(organization)
+    )
+    return render(
+        request,
+        "dashboards/expected_response.html",
+        {**context, "can_keep": can_keep, "form": form, "result_key": key},
+        status=status,
+    )
+
+
+def _figures(organization) -> dict[str, Any]:
     model = organization.expected_response_model()
     fits = list(organization.expected_response_fits.select_related("started_by"))
     in_use = next((fit for fit in fits if model and fit.pk == model.fit_id), None)
     validation = (in_use.validation if in_use else {}) or {}
     calibration = validation.get("calibration") or []
     context: dict[str, Any] = {
-        "model": model,
+        # What the page shows of the band in use (the band itself is read-only, not picklable).
+        "model": _shown(model),
         "in_use": in_use,
         "bands": _bands(model),
         "waiting": next((fit for fit in fits if fit.status in WAITING), None),
@@ -141,14 +158,19 @@ def _page(
             if key in validation.get("signal", {})
         ],
         "fits": fits,
-        "can_keep": may_keep_band(membership),
-        "form": form,
     }
     if calibration:
         figure = charts.calibration_chart(calibration, model.quantile)
         context["chart"] = charts.chart_json(figure)
         context["chart_config"] = charts.chart_json(charts.chart_config())
-    return render(request, "dashboards/expected_response.html", context, status=status)
+    return context
+
+
+def _shown(model: ExpectedResponse | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    names = ("episodes", "fitted_elsewhere", "max_session", "quantile", "source", "version")
+    return {name: getattr(model, name) for name in names}
 
 
 def _bands(model: ExpectedResponse | None) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from alliance_app.accounts.access import require_role
-from alliance_app.accounts.cached import cached_result
+from alliance_app.accounts.cached import keyed_result
 from alliance_app.accounts.models import Membership, Role, User
 from alliance_app.audit.models import Action
 from alliance_app.audit.services import audit_record
@@ -147,15 +147,16 @@ def evaluation_rows(therapist_ids: list[int], windows: Windows) -> list[dict[str
 def training_evaluation(request: HttpRequest, pk: int) -> HttpResponse:
     membership, training = _training(request, pk)
     days, days_note = _days(request.GET.get("days"))
-    context = cached_result(
+    context, key = keyed_result(
         "training_evaluation",
         [membership.organization, training, days],
         lambda: _evaluation_context(membership, training, days),
     )
+    # The page's HTML is the result's (and the training's, a part of its key): kept under it.
     return render(
         request,
         "research/training_evaluation.html",
-        {"training": training, "days_note": days_note, **context},
+        {"training": training, "days_note": days_note, **context, "result_key": key},
     )
 
 
