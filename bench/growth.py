@@ -452,7 +452,7 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-requests", type=int, default=20, help="per phase, if time allows")
     p.add_argument("--max-phase", type=int, default=20, help="longest measured phase (s)")
     p.add_argument("--connections", type=int, default=4)
-    p.add_argument("--max-rate", type=int, default=150, help="submissions/s to provide for")
+    p.add_argument("--max-rate", type=int, default=300, help="submissions/s to provide for")
     p.add_argument("--target", type=float, default=GROWTH_TARGET, help="largest growth of a p95")
     p.add_argument("--seed-only", action="store_true", help="seed the 5× database and stop")
     p.add_argument("--results", default="results")
