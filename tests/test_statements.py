@@ -99,6 +99,12 @@ def test_the_episode_s_ratings_are_the_orm_s_in_session_order(adult, therapist):
         (r.session.number, r.session.date) for r in expected
     ]
     assert [r.rater for r in found] == ["client", "other"] * 3
+    # The session's other columns are read when asked for, not made up.
+    made[1].format = "couple"
+    made[1].save()
+    assert [r.session.format for r in statements.episode_ratings(episode.pk, "session")][2] == (
+        "couple"
+    )
 
 
 def test_the_series_rupture_rows_are_the_orm_s(adult):

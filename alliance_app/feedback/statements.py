@@ -8,7 +8,8 @@ it stands for; the tests of the submission's flags, ruptures and summary rows ho
 
 They run on Django's connection (its transaction, its watch on writes for the data version, its
 adapters) and on SQLite and PostgreSQL alike: plain SQL, double-quoted names, `%s` parameters.
-Rows come back through `Model.objects.raw`, which converts each column as its field would.
+Every column comes back converted as its field converts it: through `Model.objects.raw`, or the
+same converters applied by `_instance`.
 """
 
 from datetime import date
@@ -21,22 +22,13 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from alliance_app.accounts.models import Organization
 from alliance_app.clinic.models import Client, Episode, TherapySession
 
-from .models import AllianceMonth, OutcomeEnds, Rating, Rupture, RuptureSD
+from .models import ITEM_FIELDS, AllianceMonth, OutcomeEnds, Rating, Rupture, RuptureSD
 
 _RATING_COLUMNS = ", ".join(
     f'r."{Rating._meta.get_field(name).column}"'
     for name in (
-        "id",
-        "session",
-        "created_at",
-        "instrument",
-        "scale",
-        "rater",
-        "rater_label",
-        "item_1",
-        "item_2",
-        "item_3",
-        "item_4",
+        *("id", "session", "created_at", "instrument", "scale", "rater", "rater_label"),
+        *ITEM_FIELDS,
         "total",
     )
 )
@@ -58,11 +50,11 @@ def episode_ratings(episode_id: int, scale: str) -> list[Rating]:
     .only(<those columns>).order_by("session__number", "rater", "rater_label")`."""
     ratings = list(Rating.objects.raw(EPISODE_RATINGS, [episode_id, scale]))
     for rating in ratings:
-        rating.session = TherapySession(
-            id=rating.session_id,
-            episode_id=episode_id,
-            number=rating.session_number,
-            date=rating.session_date,
+        # As loaded with only these columns: anything else of the session is read if asked for.
+        rating.session = TherapySession.from_db(
+            connection.alias,
+            ["id", "episode_id", "number", "date"],
+            [rating.session_id, episode_id, rating.session_number, rating.session_date],
         )
     return ratings
 
