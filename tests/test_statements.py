@@ -142,18 +142,8 @@ def test_the_series_rupture_rows_are_the_orm_s(adult):
 def test_a_month_row_adds_exactly_and_says_whether_it_was_there(adult):
     episode = factories.episode(adult)
     month = date(2026, 1, 1)
-    assert (
-        statements.add_to_month(
-            episode.pk,
-            month,
-            Decimal("0.1"),
-            concerns=0,
-            tensions_answered=0,
-            tensions=0,
-            tension_resolution_sum=0,
-        )
-        == 0
-    )
+    first = dict.fromkeys(statements.MONTH_SUMS, 0) | {"total_sum": Decimal("0.1"), "count": 1}
+    assert statements.add_to_month(episode.pk, month, first) == 0
     AllianceMonth.objects.create(
         episode=episode,
         therapist_id=episode.therapist_id,
@@ -167,11 +157,14 @@ def test_a_month_row_adds_exactly_and_says_whether_it_was_there(adult):
             statements.add_to_month(
                 episode.pk,
                 month,
-                total,
-                concerns=concern,
-                tensions_answered=1,
-                tensions=concern,
-                tension_resolution_sum=3,
+                {
+                    "total_sum": total,
+                    "count": 1,
+                    "concerns": concern,
+                    "tensions_answered": 1,
+                    "tensions": concern,
+                    "tension_resolution_sum": 3,
+                },
             )
             == 1
         )

@@ -120,15 +120,7 @@ def _add_to_month(rating, concern: int, tension: TensionAnswer | None) -> None:
     }
     _upsert(
         # Written out (`statements`): this runs with every session rating a client gives.
-        lambda: statements.add_to_month(
-            session.episode_id,
-            month,
-            rating.total,
-            concerns=concern,
-            tensions_answered=answered,
-            tensions=felt,
-            tension_resolution_sum=resolution,
-        ),
+        lambda: statements.add_to_month(session.episode_id, month, added),
         lambda: AllianceMonth.objects.create(
             episode_id=session.episode_id,
             therapist_id=session.episode.therapist_id,

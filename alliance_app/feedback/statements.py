@@ -12,6 +12,7 @@ Every column comes back converted as its field converts it: through `Model.objec
 same converters applied by `_instance`.
 """
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
@@ -73,43 +74,31 @@ def series_ruptures(episode_id: int, rater: str, rater_label: str) -> list[Ruptu
     return list(Rupture.objects.raw(SERIES_RUPTURES, [episode_id, rater, rater_label]))
 
 
+# The sums a month row keeps, each raised by what a rating adds to it.
+MONTH_SUMS = (
+    "total_sum",
+    "count",
+    "concerns",
+    "tensions_answered",
+    "tensions",
+    "tension_resolution_sum",
+)
 ADD_TO_MONTH = (
     f'UPDATE "{AllianceMonth._meta.db_table}" SET '  # noqa: S608 -- names of our own
-    '"total_sum" = "total_sum" + %s, "count" = "count" + 1, "concerns" = "concerns" + %s, '
-    '"tensions_answered" = "tensions_answered" + %s, "tensions" = "tensions" + %s, '
-    '"tension_resolution_sum" = "tension_resolution_sum" + %s '
-    'WHERE "episode_id" = %s AND "month" = %s'
+    + ", ".join(f'"{name}" = "{name}" + %s' for name in MONTH_SUMS)
+    + ' WHERE "episode_id" = %s AND "month" = %s'
 )
 
 
-def add_to_month(
-    episode_id: int,
-    month: date,
-    total: Decimal,
-    *,
-    concerns: int,
-    tensions_answered: int,
-    tensions: int,
-    tension_resolution_sum: int,
-) -> int:
-    """Add one session rating to its episode's month row; how many rows it found (0 or 1).
+def add_to_month(episode_id: int, month: date, added: Mapping[str, Decimal | int]) -> int:
+    """Add one session rating (`added`: what it adds to each of `MONTH_SUMS`) to its episode's
+    month row; how many rows it found (0 or 1).
 
     `AllianceMonth.objects.filter(episode_id=…, month=…).update(total_sum=F("total_sum") + …,
     count=F("count") + 1, …)`. The sum stays exact on SQLite too: the total goes in as its
     decimal text and the column is read back through its field."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            ADD_TO_MONTH,
-            [
-                total,
-                concerns,
-                tensions_answered,
-                tensions,
-                tension_resolution_sum,
-                episode_id,
-                month,
-            ],
-        )
+        cursor.execute(ADD_TO_MONTH, [*(added[name] for name in MONTH_SUMS), episode_id, month])
         return cursor.rowcount
 
 
@@ -146,55 +135,53 @@ class Loaded(NamedTuple):
     measured_sd: RuptureSD | None
 
 
-def _fields(model) -> tuple[list, str, str]:
-    """A model's concrete fields, its table, and those fields as the table's SQL columns."""
-    fields = list(model._meta.concrete_fields)
-    alias = model._meta.db_table
-    return fields, alias, ", ".join(f'"{alias}"."{field.column}"' for field in fields)
-
-
 # Per database connection (each thread has its own), per model: its columns' converters.
 _CONVERTERS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def _converters(model) -> list[tuple]:
-    """Per column of the model's concrete fields: the converters the ORM applies to it on this
+    """Per concrete field of the model: the converters the ORM applies to its column on this
     connection's database, and the column they are given."""
     wrapper = connections[DEFAULT_DB_ALIAS]
     known = _CONVERTERS.setdefault(wrapper, {})
     if model not in known:
-        alias = model._meta.db_table
         known[model] = []
         for field in model._meta.concrete_fields:
-            column = field.get_col(alias)
+            column = field.get_col(model._meta.db_table)
             converters = wrapper.ops.get_db_converters(column)
             known[model].append((converters + column.get_db_converters(wrapper), column))
     return known[model]
 
 
-def _instance(model, fields: list, values: tuple):
-    """A model instance from its columns as the database sent them, each converted as the ORM
-    converts it (the same converters: SQLite sends dates and times as text)."""
+def _instance(model, values: tuple):
+    """A model instance from its concrete fields' columns as the database sent them, each
+    converted as the ORM converts it (the same converters: SQLite sends dates and times as
+    text)."""
     converted = []
     for (converters, column), value in zip(_converters(model), values, strict=True):
         for convert in converters:
             value = convert(value, column, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    names = [field.attname for field in model._meta.concrete_fields]
+    return model.from_db(connection.alias, names, converted)
 
 
-_SESSION = _fields(TherapySession)
-_EPISODE = _fields(Episode)
-_CLIENT = _fields(Client)
-_SD = _fields(RuptureSD)
+def _columns(model) -> str:
+    """A model's concrete fields as its table's SQL columns, in their order."""
+    table = model._meta.db_table
+    return ", ".join(f'"{table}"."{field.column}"' for field in model._meta.concrete_fields)
+
+
+# Read together, in this order: the session, its episode, its client, the measured SD.
+_READ = (TherapySession, Episode, Client, RuptureSD)
+_SESSION, _EPISODE, _CLIENT, _SD = (model._meta.db_table for model in _READ)
 SESSION_FOR_RATING = (
-    f"SELECT {_SESSION[2]}, {_EPISODE[2]}, {_CLIENT[2]}, {_SD[2]} "  # noqa: S608 -- names of our own
-    f'FROM "{_SESSION[1]}" '
-    f'INNER JOIN "{_EPISODE[1]}" ON "{_EPISODE[1]}"."id" = "{_SESSION[1]}"."episode_id" '
-    f'INNER JOIN "{_CLIENT[1]}" ON "{_CLIENT[1]}"."id" = "{_EPISODE[1]}"."client_id" '
-    f'LEFT OUTER JOIN "{_SD[1]}" '
-    f'ON "{_SD[1]}"."organization_id" = "{_CLIENT[1]}"."organization_id" '
-    f'WHERE "{_SESSION[1]}"."id" = %s'
+    f"SELECT {', '.join(_columns(model) for model in _READ)} "  # noqa: S608 -- names of our own
+    f'FROM "{_SESSION}" '
+    f'INNER JOIN "{_EPISODE}" ON "{_EPISODE}"."id" = "{_SESSION}"."episode_id" '
+    f'INNER JOIN "{_CLIENT}" ON "{_CLIENT}"."id" = "{_EPISODE}"."client_id" '
+    f'LEFT OUTER JOIN "{_SD}" ON "{_SD}"."organization_id" = "{_CLIENT}"."organization_id" '
+    f'WHERE "{_SESSION}"."id" = %s'
 )
 
 
@@ -210,9 +197,10 @@ def session_for_rating(pk: int) -> Loaded | None:
     if row is None:
         return None
     loaded = []
-    for fields, _alias, _sql in (_SESSION, _EPISODE, _CLIENT, _SD):
-        loaded.append(_instance(fields[0].model, fields, row[: len(fields)]))
-        row = row[len(fields) :]
+    for model in _READ:
+        width = len(model._meta.concrete_fields)
+        loaded.append(_instance(model, row[:width]))
+        row = row[width:]
     session, episode, client, measured = loaded
     episode.client = client
     session.episode = episode
